@@ -1,0 +1,49 @@
+"""THE jurisdiction scope. Every selector, list, detail, API view, export and admin page filters through here.
+
+A staff user sees and changes only records whose region code starts with the scope prefix of their
+agency's region. A superuser without an agency sees everything; anyone else without an agency sees nothing.
+Models opt in by naming the field that holds their 12-digit region code in ``SCOPE_FIELD``.
+"""
+
+from typing import TypeVar
+
+from django.db.models import Model, QuerySet
+from django.http import Http404
+
+M = TypeVar("M", bound=Model)
+
+EVERYWHERE = ""
+
+
+def scope_prefix(user) -> str | None:
+    """The region-code prefix the user may see: '' for everything, None for nothing."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    agency = getattr(user, "agency", None)
+    if agency is None:
+        return EVERYWHERE if user.is_superuser else None
+    return agency.region.scope_prefix
+
+
+def scoped(queryset: QuerySet[M], user) -> QuerySet[M]:
+    field = getattr(queryset.model, "SCOPE_FIELD", None)
+    if not field:
+        raise TypeError(f"{queryset.model.__name__} declares no SCOPE_FIELD and cannot be scoped")
+    prefix = scope_prefix(user)
+    if prefix is None:
+        return queryset.none()
+    if prefix == EVERYWHERE:
+        return queryset
+    return queryset.filter(**{f"{field}__startswith": prefix})
+
+
+def get_scoped_or_404(queryset: QuerySet[M], user, **lookup) -> M:
+    try:
+        return scoped(queryset, user).get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def code_in_scope(user, region_code: str) -> bool:
+    prefix = scope_prefix(user)
+    return prefix is not None and region_code.startswith(prefix)

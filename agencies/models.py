@@ -45,6 +45,9 @@ class PoolingRegion(models.Model):
 
 
 class Region(models.Model):
+    # The code itself is the jurisdiction: a place is in scope when its code starts with the caller's prefix.
+    SCOPE_FIELD = "code"
+
     code = models.CharField(_("区划代码"), max_length=12, unique=True)
     name = models.CharField(_("名称"), max_length=100)
     level = models.CharField(_("级别"), max_length=10, choices=RegionLevel.choices)

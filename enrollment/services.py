@@ -445,6 +445,7 @@ def application_approve(*, actor, application: Application, today: dt.date | Non
                 _save_person(person, actor=actor, reason=reason)
         except IntegrityError:
             raise Conflict("新身份证号已被其他参保人使用，不能批准此变更。", code="duplicate_id") from None
+        application.person = person  # the caller gets the person as approved, not as locked
         application.status = ApplicationStatus.APPROVED
         application.decided_by = actor
         application.decided_at = timezone.now()

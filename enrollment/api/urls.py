@@ -1,1 +1,15 @@
-urlpatterns: list = []
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from enrollment.api import views
+
+router = SimpleRouter()
+router.register("persons", views.PersonViewSet, basename="person")
+router.register("applications", views.ApplicationViewSet, basename="application")
+router.register("employee-register-loads", views.EmployeeRegisterLoadViewSet, basename="employee-register-load")
+router.register("dual-enrollment-flags", views.DualEnrollmentFlagViewSet, basename="dual-enrollment-flag")
+
+urlpatterns = [
+    path("id-check/", views.IdCheckView.as_view(), name="id-check"),
+    *router.urls,
+]

@@ -47,6 +47,13 @@ def mask_bank_account(account: str) -> str:
     return f"****{account[-4:]}"
 
 
+def _text_values(value: dict) -> dict[str, str]:
+    """{field: value} from a client, values as text: the services clean strings, not numbers or lists."""
+    if any(isinstance(v, bool) or not isinstance(v, str | int) for v in value.values()):
+        raise serializers.ValidationError("每一项的值都须为文字。")
+    return {str(k): str(v) for k, v in value.items()}
+
+
 def _check_upload_size(upload) -> None:
     limit = settings.PORTAL_MAX_UPLOAD_BYTES
     if upload is not None and upload.size > limit:
@@ -217,9 +224,7 @@ class ChangeInputSerializer(serializers.Serializer):
     def validate_changes(self, value: Any) -> dict[str, str]:
         if not isinstance(value, dict) or not value:
             raise serializers.ValidationError("请填写要变更的内容，格式为 {字段: 新值}。")
-        if any(not isinstance(v, str | int) or isinstance(v, bool) for v in value.values()):
-            raise serializers.ValidationError("变更后的值须为文字。")
-        return {str(k): str(v) for k, v in value.items()}
+        return _text_values(value)
 
 
 class CancelInputSerializer(serializers.Serializer):
@@ -404,12 +409,12 @@ class ResubmitInputSerializer(serializers.Serializer):
         help_text="补正内容：参保登记为 {字段: 值}（姓名、电话、住址、社保卡号、银行），变更登记为新的变更内容",
     )
 
-    def validate_data(self, value: Any) -> dict[str, Any] | None:
+    def validate_data(self, value: Any) -> dict[str, str] | None:
         if value in (None, "", {}):
             return None
         if not isinstance(value, dict):
             raise serializers.ValidationError("补正内容须为 {字段: 值} 的对象。")
-        return value
+        return _text_values(value)
 
 
 # --- identity-number check --------------------------------------------------------------------------

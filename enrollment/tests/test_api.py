@@ -122,6 +122,20 @@ def test_registration_goes_from_village_to_county_and_the_person_gets_an_insuran
     assert person["status"] == PersonStatus.ACTIVE
     assert person["insurance_number"].startswith("320412")
     assert len(person["insurance_number"]) == 14
+    # and the person's history says who did what and why, and lists the application
+    history = client_for(staff[Role.COUNTY_CLERK]).get(f"{API}/persons/{person_id}/history/").json()["results"]
+    assert [(entry["type"], entry["reason"], entry["user_id"]) for entry in history] == [
+        ("~", "参保登记审批通过", staff[Role.COUNTY_APPROVER].pk),
+        ("+", "参保登记申请", staff[Role.VILLAGE_AGENT].pk),
+    ]
+    approval = {change["field"]: change for change in history[0]["changes"]}
+    assert set(approval) == {"status", "insurance_number", "enrolled_on"}
+    assert (approval["status"]["old_display"], approval["status"]["new_display"]) == ("登记审核中", "正常参保")
+    created_fields = {change["field"]: change["new_display"] for change in history[1]["changes"]}
+    assert created_fields["village"] == line.village.name
+    assert created_fields["sex"] == "男"
+    applications = client_for(staff[Role.VILLAGE_AGENT]).get(f"{API}/persons/{person_id}/applications/").json()
+    assert [(row["id"], row["status"]) for row in applications["results"]] == [(created["id"], "approved")]
 
 
 def test_whoever_entered_an_application_cannot_review_it(line, staff):
@@ -194,6 +208,29 @@ def test_send_back_needs_a_reason_and_the_agent_corrects_and_resubmits(line, sta
     assert body["events"][1]["note"] == "电话号码有误"
     assert InsuredPerson.objects.get(pk=created["person"]).phone == "13800001111"
     assert township.get(f"{API}/applications/", {"worklist": 1}).json()["count"] == 1
+
+
+def test_malformed_json_bodies_are_refused_as_fields_not_errors(line, staff):
+    person = make_person(line.village)
+    agent = client_for(staff[Role.VILLAGE_AGENT])
+    created = register(line, staff[Role.VILLAGE_AGENT])
+    client_for(staff[Role.TOWNSHIP_CLERK]).post(
+        f"{API}/applications/{created['id']}/return/", {"reason": "补正"}, format="json"
+    )
+
+    listed = agent.post(f"{API}/persons/{person.pk}/change/", {"changes": ["phone"]}, format="json")
+    nested = agent.post(f"{API}/persons/{person.pk}/change/", {"changes": {"phone": {"a": 1}}}, format="json")
+    not_json = agent.post(f"{API}/persons/{person.pk}/change/", {"changes": "{phone"}, format="multipart")
+    resubmit = agent.post(f"{API}/applications/{created['id']}/resubmit/", {"data": {"name": None}}, format="json")
+    unknown = agent.post(f"{API}/persons/{person.pk}/change/", {"changes": {"insurance_number": "1"}}, format="json")
+
+    assert listed.status_code == nested.status_code == not_json.status_code == resubmit.status_code == 400
+    assert listed.json() == {"changes": ["请填写要变更的内容，格式为 {字段: 新值}。"]}
+    assert nested.json() == {"changes": ["每一项的值都须为文字。"]}
+    assert "changes" in not_json.json()
+    assert resubmit.json() == {"data": ["每一项的值都须为文字。"]}
+    assert unknown.status_code == 400
+    assert unknown.json()["detail"] == "不能通过变更登记修改：insurance_number。"
 
 
 def test_withdrawn_registration_leaves_no_insured_person_in_the_list(line, staff):

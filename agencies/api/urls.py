@@ -4,7 +4,7 @@ from rest_framework.routers import SimpleRouter
 
 from agencies.api.views import RegionViewSet
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)
 router.register("regions", RegionViewSet, basename="region")
 
 urlpatterns = [

@@ -25,6 +25,7 @@ class RegionFilter(django_filters.FilterSet):
 class RegionViewSet(viewsets.ReadOnlyModelViewSet):
     """Places (city, county, township, village) within the caller's jurisdiction."""
 
+    lookup_value_converter = "int"
     serializer_class = RegionSerializer
     filterset_class = RegionFilter
 

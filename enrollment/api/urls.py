@@ -3,7 +3,8 @@ from rest_framework.routers import SimpleRouter
 
 from enrollment.api import views
 
-router = SimpleRouter()
+# Plain path converters: ids are integers, so "/persons/abc/" is a 404 before any query runs.
+router = SimpleRouter(use_regex_path=False)
 router.register("persons", views.PersonViewSet, basename="person")
 router.register("applications", views.ApplicationViewSet, basename="application")
 router.register("employee-register-loads", views.EmployeeRegisterLoadViewSet, basename="employee-register-load")

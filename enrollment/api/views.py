@@ -56,6 +56,8 @@ def _body(serializer_class, request: Request) -> dict:
 class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """参保人. Created only by an approved registration application (POST /applications/), never here."""
 
+    scope_model = InsuredPerson  # whose scope guards every route here (read by the scope-matrix test)
+    lookup_value_converter = "int"
     filter_backends: list = []
     parser_classes = UPLOAD_PARSERS
 
@@ -161,6 +163,8 @@ class ApplicationViewSet(
 ):
     """参保登记、变更、注销申请 and their way from village to township to county."""
 
+    scope_model = Application
+    lookup_value_converter = "int"
     filter_backends: list = []
     parser_classes = UPLOAD_PARSERS
 
@@ -297,6 +301,8 @@ class EmployeeRegisterLoadViewSet(
 ):
     """职工养老参保名单比对: upload the register, get the persons of this scheme found on it flagged."""
 
+    scope_model = EmployeeRegisterLoad
+    lookup_value_converter = "int"
     filter_backends: list = []
     parser_classes = [MultiPartParser, FormParser]
 
@@ -318,6 +324,8 @@ class EmployeeRegisterLoadViewSet(
 class DualEnrollmentFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """重复参保疑点 found by a comparison, to be resolved one by one."""
 
+    scope_model = DualEnrollmentFlag
+    lookup_value_converter = "int"
     filter_backends: list = []
     serializer_class = s.DualEnrollmentFlagSerializer
 

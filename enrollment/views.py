@@ -399,6 +399,8 @@ def _render_application(
 @require_GET
 def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
     application = selectors.application_get(user=request.user, pk=pk)
+    # The form's contents carry the full identity number and bank account: a full-record read.
+    audit.info("application read: user=%s application=%s", request.user.pk, application.pk)
     return _render_application(request, application)
 
 

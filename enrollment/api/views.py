@@ -16,9 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agencies.errors import DomainError
+from agencies.errors import DomainError, NotPermitted
 from agencies.models import Region
-from agencies.scope import scoped
+from agencies.scope import scope_prefix, scoped
 from enrollment import selectors, services
 from enrollment.api import serializers as s
 from enrollment.checks import id_number_check
@@ -285,6 +285,9 @@ class IdCheckView(APIView):
 
     @extend_schema(parameters=[s.IdCheckQuerySerializer], responses=s.IdCheckResultSerializer)
     def get(self, request: Request) -> Response:
+        if scope_prefix(request.user) is None:
+            # Staff with no jurisdiction register nobody, so they have no business probing the register.
+            raise NotPermitted()
         params = _query(s.IdCheckQuerySerializer, request)
         result = id_number_check(
             user=request.user, raw=params["id_number"], village=params["village"] or None, name=params["name"]

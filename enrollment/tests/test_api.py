@@ -726,6 +726,16 @@ def test_id_check_lists_possible_duplicates_in_the_village_only_within_scope(lin
     assert theirs["possible_duplicates"] == []
 
 
+def test_id_check_is_closed_to_staff_without_a_jurisdiction(line):
+    holder = make_person(line.village)
+    nobody = UserFactory(username="no_agency_check")
+
+    response = client_for(nobody).get(f"{API}/id-check/", {"id_number": holder.id_number})
+
+    assert response.status_code == 403
+    assert response.json()["detail"] == "您的岗位无权办理此项业务。"
+
+
 # --- employees' scheme register ---------------------------------------------------------------------
 
 

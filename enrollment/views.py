@@ -366,7 +366,8 @@ def _resubmit_form(application: Application, data=None) -> PersonFieldsForm | Ch
         form = ChangeForm(data, person=application.person)
         if data is None:
             form.initial.update(application.changes)
-        del form.fields["proof"]  # the proof already attached stays with the application
+        # The proof and the reason already given stay with the application; only the values are corrected.
+        del form.fields["proof"], form.fields["reason"]
         return form
     return None
 

@@ -599,6 +599,23 @@ def test_returned_registration_corrected_and_resubmitted(line, staff):
     assert application.person.phone == "13900000000"
 
 
+def test_returned_change_corrected_and_resubmitted(line, staff):
+    person = make_person(line.village, phone="13000000000")
+    application = services.change_submit(actor=staff["agent"], person=person, changes={"phone": "1311111111"})
+    services.application_return(actor=staff["township"], application=application, reason="号码少一位")
+    client = client_for(staff["agent"])
+    page = client.get(reverse("enrollment:application_detail", args=[application.pk])).content.decode()
+    assert 'value="1311111111"' in page  # the form comes back with what was asked for
+
+    client.post(
+        reverse("enrollment:application_resubmit", args=[application.pk]),
+        {"name": person.name, "id_number": person.id_number, "phone": "13111111111"},
+    )
+    application.refresh_from_db()
+    assert application.status == ApplicationStatus.SUBMITTED
+    assert application.changes == {"phone": "13111111111"}
+
+
 def test_withdraw_leaves_no_insured_person(line, staff):
     application = submit(line, staff["agent"])
     client_for(staff["agent"]).post(reverse("enrollment:application_withdraw", args=[application.pk]))

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agencies.errors import DomainError
 from agencies.permissions import Action, can
-from agencies.scope import scoped
+from agencies.scope import scope_prefix, scoped
 from enrollment import checks, selectors, services
 from enrollment.forms import (
     CancellationForm,
@@ -244,6 +244,9 @@ def register(request: HttpRequest) -> HttpResponse:
 def check_id(request: HttpRequest) -> HttpResponse:
     """The as-you-type identity check: derived birth date, sex and age, or what is wrong; and duplicates."""
     _require(request.user, Action.SUBMIT_APPLICATION)
+    if scope_prefix(request.user) is None:
+        # Staff with no jurisdiction register nobody, so they have no business probing the register.
+        raise PermissionDenied
     check = checks.id_number_check(
         user=request.user,
         raw=request.GET.get("id_number", ""),

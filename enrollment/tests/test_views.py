@@ -488,8 +488,12 @@ def test_check_warns_of_same_name_and_birth_date_with_a_checkbox(line, staff):
     assert "确认不是同一人" not in check(client, id_number=number, village=line.village.code, name="张三")
 
 
-def test_check_is_for_roles_that_enter_forms(staff):
+def test_check_is_for_roles_that_enter_forms_in_a_jurisdiction(staff):
     assert client_for(staff["approver"]).get(reverse("enrollment:check_id"), {"id_number": "1"}).status_code == 403
+    agent = staff["agent"]
+    agent.agency = None
+    agent.save()
+    assert client_for(agent).get(reverse("enrollment:check_id"), {"id_number": "1"}).status_code == 403
 
 
 # --- application page, review buttons, separation of duties -------------------------------------

@@ -246,6 +246,14 @@ class DualEnrollmentFlag(models.Model):
     person = models.ForeignKey(InsuredPerson, on_delete=models.CASCADE, related_name="dual_enrollment_flags")
     employer = models.CharField(_("职工参保单位"), max_length=200, blank=True)
     resolved_at = models.DateTimeField(_("处理时间"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("处理人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     resolution = models.TextField(_("处理结果"), blank=True)
 
     class Meta:

@@ -40,7 +40,9 @@ def person_search(*, user, q: str = "", status: str = "") -> QuerySet[InsuredPer
 
 
 def person_get(*, user, pk) -> InsuredPerson:
-    return get_scoped_or_404(InsuredPerson.objects.select_related("village__parent__parent"), user, pk=pk)
+    # A withdrawn registration left no insured person: its record answers 404 like any stranger's.
+    persons = InsuredPerson.objects.select_related("village__parent__parent").exclude(status=PersonStatus.VOID)
+    return get_scoped_or_404(persons, user, pk=pk)
 
 
 def application_queryset(*, user) -> QuerySet[Application]:

@@ -108,11 +108,14 @@ def _parse_id(raw: str, *, for_registration: bool, today: dt.date) -> idnumber.I
         raise DomainError(error.message, code=error.code, field="id_number") from None
 
 
-def _describe_holder(person: InsuredPerson) -> str:
-    return f"{person.name}，{person.village.full_name()}，{person.get_status_display()}"
+def _describe_holder(person: InsuredPerson, actor) -> str:
+    # Outside the clerk's jurisdiction only where and in which state, never who.
+    if code_in_scope(actor, person.region_code):
+        return f"{person.name}，{person.village.full_name()}，{person.get_status_display()}"
+    return f"在{person.village.full_name()}，{person.get_status_display()}"
 
 
-def _refuse_taken_id(number: str, *, exclude_person_id: int | None = None) -> None:
+def _refuse_taken_id(number: str, *, actor, exclude_person_id: int | None = None) -> None:
     holder = (
         InsuredPerson.objects.select_related("village__parent__parent__parent")
         .exclude(status=PersonStatus.VOID)
@@ -122,7 +125,7 @@ def _refuse_taken_id(number: str, *, exclude_person_id: int | None = None) -> No
     )
     if holder is not None:
         raise DomainError(
-            f"该身份证号已经参保登记（{_describe_holder(holder)}），一人只能有一个保险编号，请勿重复登记。",
+            f"该身份证号已经参保登记（{_describe_holder(holder, actor)}），一人只能有一个保险编号，请勿重复登记。",
             code="duplicate_id",
             field="id_number",
         )
@@ -187,7 +190,7 @@ def registration_submit(
     identity = _parse_id(id_number, for_registration=True, today=today)
     name = _clean_name(data.get("name", ""))
     fields = _clean_person_fields(data)
-    _refuse_taken_id(identity.number)
+    _refuse_taken_id(identity.number, actor=actor)
     if (
         not confirm_possible_duplicate
         and possible_duplicates(
@@ -247,7 +250,7 @@ def _next_insurance_number(county_code: str) -> str:
 # --- change and cancellation ------------------------------------------------------------------------
 
 
-def _clean_changes(person: InsuredPerson, changes: dict[str, Any], *, today: dt.date) -> dict[str, str]:
+def _clean_changes(person: InsuredPerson, changes: dict[str, Any], *, actor, today: dt.date) -> dict[str, str]:
     unknown = set(changes) - set(CHANGE_FIELDS)
     if unknown:
         raise DomainError(f"不能通过变更登记修改：{'、'.join(sorted(unknown))}。", code="invalid")
@@ -257,7 +260,7 @@ def _clean_changes(person: InsuredPerson, changes: dict[str, Any], *, today: dt.
         cleaned["name"] = _clean_name(proposed.pop("name"))
     if "id_number" in proposed:
         identity = _parse_id(str(proposed.pop("id_number")), for_registration=False, today=today)
-        _refuse_taken_id(identity.number, exclude_person_id=person.pk)
+        _refuse_taken_id(identity.number, actor=actor, exclude_person_id=person.pk)
         cleaned["id_number"] = identity.number
     if proposed:
         current = {field: getattr(person, field) for field in proposed}
@@ -297,7 +300,7 @@ def change_submit(
     _require(actor, Action.SUBMIT_APPLICATION)
     _require_in_scope(actor, person.region_code)
     _require_active(person)
-    cleaned = _clean_changes(person, changes, today=today or _today())
+    cleaned = _clean_changes(person, changes, actor=actor, today=today or _today())
     if any(field in cleaned for field in CHANGE_FIELDS_NEEDING_PROOF) and not proof:
         raise DomainError(
             "变更姓名或身份证号须上传户口簿、身份证或公安机关证明的扫描件。", code="proof_required", field="proof"
@@ -428,7 +431,7 @@ def application_approve(*, actor, application: Application, today: dt.date | Non
             reason = "参保登记审批通过"
         elif application.kind == ApplicationKind.CHANGE:
             _require_active(person)
-            cleaned = _clean_changes(person, application.changes, today=today)
+            cleaned = _clean_changes(person, application.changes, actor=actor, today=today)
             for field, value in cleaned.items():
                 setattr(person, field, value)
             if "id_number" in cleaned:
@@ -454,32 +457,31 @@ def application_approve(*, actor, application: Application, today: dt.date | Non
     return application
 
 
+def _refuse_unless_creator(application: Application, actor) -> None:
+    if application.created_by_id != actor.pk:
+        raise NotPermitted("只有录入人可以补正或撤回这份申请。", code="not_creator")
+
+
 def application_resubmit(
     *, actor, application: Application, data: dict[str, Any] | None = None, today: dt.date | None = None
 ) -> Application:
-    """Whoever entered a returned form corrects it and sends it up again."""
+    """Whoever entered a returned form corrects it and sends it up again.
+
+    A registration may correct its identity number too (the usual reason to send one back); a change
+    application corrects the values it asks for.
+    """
     _require(actor, Action.SUBMIT_APPLICATION)
     _require_in_scope(actor, application.region_code)
     today = today or _today()
     with transaction.atomic():
         application = _lock(application)
         _require_status(application, ApplicationStatus.RETURNED)
+        _refuse_unless_creator(application, actor)
         person = application.person
-        if data:
-            if application.kind == ApplicationKind.REGISTER:
-                editable = {field: data[field] for field in REGISTRATION_FIELDS if field in data}
-                if "name" in editable:
-                    person.name = _clean_name(editable.pop("name"))
-                for field, value in _clean_person_fields({**model_values(person), **editable}).items():
-                    setattr(person, field, value)
-                _save_person(person, actor=actor, reason="补正参保登记表")
-                application.changes = {
-                    **application.changes,
-                    "name": person.name,
-                    **_clean_person_fields(model_values(person)),
-                }
-            elif application.kind == ApplicationKind.CHANGE:
-                application.changes = _clean_changes(person, data, today=today)
+        if data and application.kind == ApplicationKind.REGISTER:
+            _correct_registration(application, person, data, actor=actor, today=today)
+        elif data and application.kind == ApplicationKind.CHANGE:
+            application.changes = _clean_changes(person, data, actor=actor, today=today)
         application.status = ApplicationStatus.SUBMITTED
         application.return_reason = ""
         _save_application(application, actor=actor, reason="补正后重新提交")
@@ -487,8 +489,32 @@ def application_resubmit(
     return application
 
 
-def model_values(person: InsuredPerson) -> dict[str, str]:
-    return {field: getattr(person, field) for field in REGISTRATION_FIELDS}
+def _correct_registration(
+    application: Application, person: InsuredPerson, data: dict[str, Any], *, actor, today: dt.date
+) -> None:
+    if "id_number" in data:
+        identity = _parse_id(str(data["id_number"]), for_registration=True, today=today)
+        if identity.number != person.id_number:
+            _refuse_taken_id(identity.number, actor=actor, exclude_person_id=person.pk)
+            person.id_number, person.birth_date, person.sex = identity.number, identity.birth_date, identity.sex
+    if "name" in data:
+        person.name = _clean_name(data["name"])
+    current = {field: getattr(person, field) for field in REGISTRATION_FIELDS}
+    editable = {field: data[field] for field in REGISTRATION_FIELDS if field in data and field != "name"}
+    for field, value in _clean_person_fields({**current, **editable}).items():
+        setattr(person, field, value)
+    try:
+        with transaction.atomic():
+            _save_person(person, actor=actor, reason="补正参保登记表")
+    except IntegrityError:
+        raise DomainError(
+            "该身份证号刚刚已由其他经办人登记，请核对。", code="duplicate_id", field="id_number"
+        ) from None
+    application.changes = {
+        **application.changes,
+        "id_number": person.id_number,
+        **{field: getattr(person, field) for field in REGISTRATION_FIELDS},
+    }
 
 
 def application_withdraw(*, actor, application: Application, reason: str = "") -> Application:
@@ -498,6 +524,7 @@ def application_withdraw(*, actor, application: Application, reason: str = "") -
     with transaction.atomic():
         application = _lock(application)
         _require_status(application, ApplicationStatus.SUBMITTED, ApplicationStatus.RETURNED)
+        _refuse_unless_creator(application, actor)
         previous = application.status
         application.status = ApplicationStatus.WITHDRAWN
         _save_application(application, actor=actor, reason="撤回")
@@ -524,6 +551,8 @@ def special_group_record(
 ) -> SpecialGroupMembership:
     _require(actor, Action.RECORD_SPECIAL_GROUP)
     _require_in_scope(actor, person.region_code)
+    if person.status not in (PersonStatus.PENDING, PersonStatus.ACTIVE):
+        raise Conflict(f"参保人当前状态为“{person.get_status_display()}”，不能登记特殊群体。", code="wrong_status")
     if group not in SpecialGroup.values:
         raise DomainError("请选择特殊群体类别。", code="required", field="group")
     if certified_on is None:
@@ -655,5 +684,6 @@ def dual_enrollment_resolve(*, actor, flag: DualEnrollmentFlag, resolution: str)
             raise Conflict("该疑点已经处理过。", code="wrong_status")
         flag.resolution = resolution
         flag.resolved_at = timezone.now()
-        flag.save(update_fields=["resolution", "resolved_at"])
+        flag.resolved_by = actor
+        flag.save(update_fields=["resolution", "resolved_at", "resolved_by"])
     return flag

@@ -127,8 +127,40 @@ def test_same_id_number_anywhere_refused(line, staff):
     with pytest.raises(DomainError) as refusal:
         register(line, staff["agent"], number=existing.id_number.lower())
     assert refusal.value.code == "duplicate_id"
-    assert "王建国" in refusal.value.message
+    # Another county's person: the clerk learns where and in which state, not who.
+    assert "王建国" not in refusal.value.message
+    assert "村320411101201" in refusal.value.message
     assert InsuredPerson.objects.count() == 1
+
+
+def test_same_id_number_in_own_jurisdiction_names_the_holder(line, staff):
+    existing = make_person(line.village, name="王建国", id_number=idnumber.make("320412", dt.date(1960, 1, 1), 11))
+    with pytest.raises(DomainError) as refusal:
+        register(line, staff["agent"], number=existing.id_number)
+    assert "王建国" in refusal.value.message
+
+
+def test_only_the_creator_resubmits_or_withdraws(line, staff):
+    application = register(line, staff["agent"])
+    services.application_return(actor=staff["township"], application=application, reason="缺照片")
+    other_agent = line.staff(Role.VILLAGE_AGENT, username="agent_two")
+    with pytest.raises(NotPermitted):
+        services.application_resubmit(actor=other_agent, application=application)
+    with pytest.raises(NotPermitted):
+        services.application_withdraw(actor=other_agent, application=application)
+
+
+def test_resubmit_corrects_identity_number_of_a_registration(line, staff):
+    application = register(line, staff["agent"], birth=dt.date(1975, 3, 8))
+    services.application_return(actor=staff["township"], application=application, reason="身份证号录错")
+    corrected = idnumber.make("320412", dt.date(1975, 8, 3), 31)
+    services.application_resubmit(actor=staff["agent"], application=application, data={"id_number": corrected})
+    application.refresh_from_db()
+    person = application.person
+    assert person.id_number == corrected
+    assert person.birth_date == dt.date(1975, 8, 3)
+    assert person.sex == "M"
+    assert application.changes["id_number"] == corrected
 
 
 def test_same_name_and_birth_date_in_village_needs_confirmation(line, staff):

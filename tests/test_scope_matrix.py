@@ -1,0 +1,265 @@
+"""The scope matrix: for every role and every URL of the portal, records of another jurisdiction are
+invisible and untouchable.
+
+The URL list is read from the resolver, so an endpoint added later is covered without editing this file:
+every route that takes an object id is called with the id of a foreign object for every method and must
+answer 404 (or 405), leaving the database as it was; every route without an id is fetched and must not
+show a foreign record. A route whose object type cannot be worked out fails the test until it is named in
+``ROUTE_MODELS`` below.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import models
+from django.forms.models import model_to_dict
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from agencies.models import Region, Role
+from agencies.tests.factories import RegionLine, UserFactory, region_line
+from enrollment import idnumber, services
+from enrollment.models import (
+    Application,
+    ApplicationEvent,
+    DualEnrollmentFlag,
+    EmployeeRegisterLoad,
+    InsuredPerson,
+    SpecialGroupMembership,
+)
+from enrollment.tests.factories import make_person
+
+pytestmark = pytest.mark.django_db
+
+# Routes that are nobody's data: sign-in, the API description, the admin (covered by its own test below).
+SKIPPED_PREFIXES = ("admin/", "api/schema/", "api/docs/", "login/", "logout/", "static/", "media/")
+
+# Routes whose object type the resolver cannot tell (plain function views): url name → model.
+ROUTE_MODELS: dict[str, type[models.Model]] = {}
+
+FOREIGN_NAME = "境外某甲"
+FOREIGN_APPLICANT = "境外某乙"
+
+
+@dataclass
+class Route:
+    pattern: str  # e.g. "api/v1/persons/<pk>/history/"
+    name: str
+    callback: object
+    kwargs: tuple[str, ...]
+
+    def model(self) -> type[models.Model] | None:
+        if self.name in ROUTE_MODELS:
+            return ROUTE_MODELS[self.name]
+        view = getattr(self.callback, "cls", None) or getattr(self.callback, "view_class", None)
+        for holder in (view, self.callback):
+            explicit = getattr(holder, "scope_model", None)
+            if explicit is not None:
+                return explicit
+        if view is not None:
+            queryset = getattr(view, "queryset", None)
+            if queryset is not None:
+                return queryset.model
+            meta = getattr(getattr(view, "serializer_class", None), "Meta", None)
+            if meta is not None and getattr(meta, "model", None) is not None:
+                return meta.model
+            if getattr(view, "model", None) is not None:
+                return view.model
+        return None
+
+    def path_for(self, value) -> str:
+        path = self.pattern
+        for kwarg in self.kwargs:
+            # Replace "<int:pk>" / "<pk>" / "(?P<pk>[^/.]+)" forms alike.
+            for form in (f"<int:{kwarg}>", f"<str:{kwarg}>", f"<{kwarg}>", f"<path:{kwarg}>"):
+                path = path.replace(form, str(value))
+            if f"(?P<{kwarg}>" in path:
+                start = path.index(f"(?P<{kwarg}>")
+                depth, end = 0, start
+                for end in range(start, len(path)):
+                    depth += path[end] == "("
+                    depth -= path[end] == ")"
+                    if depth == 0:
+                        break
+                path = path[:start] + str(value) + path[end + 1 :]
+        return "/" + path.lstrip("^").rstrip("$").replace("\\.", ".").replace("\\", "")
+
+
+def _walk(patterns, prefix: str = "", namespace: str = "") -> list[Route]:
+    routes: list[Route] = []
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            space = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            routes += _walk(entry.url_patterns, prefix + str(entry.pattern), space)
+        elif isinstance(entry, URLPattern):
+            pattern = prefix + str(entry.pattern)
+            if pattern.lstrip("^").startswith(SKIPPED_PREFIXES):
+                continue
+            kwargs = tuple(entry.pattern.regex.groupindex)
+            if "format" in kwargs:  # DRF's ".json" suffix routes repeat the plain ones
+                continue
+            routes.append(Route(pattern, f"{namespace}{entry.name or ''}", entry.callback, kwargs))
+    return routes
+
+
+ROUTES = _walk(get_resolver().url_patterns)
+OBJECT_ROUTES = [route for route in ROUTES if route.kwargs]
+LIST_ROUTES = [route for route in ROUTES if not route.kwargs]
+
+
+@dataclass
+class World:
+    home: RegionLine
+    foreign: RegionLine
+    objects: dict[type[models.Model], models.Model]
+
+
+def _proof() -> SimpleUploadedFile:
+    return SimpleUploadedFile("death.pdf", b"%PDF-1.4 foreign proof", content_type="application/pdf")
+
+
+@pytest.fixture
+def world() -> World:
+    home = region_line(county="320412", township="101", village="201")
+    foreign = region_line(county="320115", township="101", village="201")  # another city altogether
+    foreign.village.name = "境外村"
+    foreign.village.save()
+    foreign_agent = foreign.staff(Role.VILLAGE_AGENT)
+    foreign_county = foreign.staff(Role.COUNTY_CLERK)
+    person = make_person(foreign.village, name=FOREIGN_NAME, phone="13000000001", bank_account="6222000011112222")
+    application = services.cancellation_submit(
+        actor=foreign_agent,
+        person=person,
+        cancellation_reason="death",
+        event_date=dt.date(2025, 1, 1),
+        proof=_proof(),
+    )
+    applicant = services.registration_submit(
+        actor=foreign_agent,
+        village=foreign.village,
+        id_number=idnumber.make("320115", dt.date(1980, 2, 2), 7),
+        data={"name": FOREIGN_APPLICANT},
+    )
+    membership = services.special_group_record(
+        actor=foreign.staff(Role.TOWNSHIP_CLERK), person=person, group="dibao", certified_on=dt.date(2024, 1, 1)
+    )
+    load = services.employee_register_load(
+        actor=foreign_county, file_name="境外名单.csv", content=f"身份证号\n{person.id_number}\n".encode()
+    )
+    return World(
+        home=home,
+        foreign=foreign,
+        objects={
+            InsuredPerson: person,
+            Application: application,
+            ApplicationEvent: application.events.first(),
+            SpecialGroupMembership: membership,
+            EmployeeRegisterLoad: load,
+            DualEnrollmentFlag: load.flags.get(),
+            Region: foreign.village,
+            "applicant": applicant,
+        },
+    )
+
+
+def _snapshot(world: World) -> dict:
+    state = {}
+    for model, instance in world.objects.items():
+        if isinstance(model, str):
+            continue
+        state[model.__name__] = model_to_dict(model.objects.get(pk=instance.pk), exclude=["proof"])
+        state[f"{model.__name__}.count"] = model.objects.count()
+    return state
+
+
+def _foreign_markers(world: World) -> list[str]:
+    person = world.objects[InsuredPerson]
+    return [FOREIGN_NAME, FOREIGN_APPLICANT, person.id_number, person.insurance_number, "境外村", "境外名单"]
+
+
+ROLES = [role for role, _ in Role.choices]
+
+
+def _client_for(world: World, role: str) -> Client:
+    client = Client()
+    client.force_login(world.home.staff(role))
+    return client
+
+
+def test_every_object_route_knows_its_model():
+    unknown = [f"{route.pattern} ({route.name})" for route in OBJECT_ROUTES if route.model() is None]
+    assert not unknown, f"name these routes' models in ROUTE_MODELS: {unknown}"
+    assert OBJECT_ROUTES, "the portal has object routes to check"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_foreign_objects_answer_404_on_every_route_and_method(world, role):
+    client = _client_for(world, role)
+    before = _snapshot(world)
+    failures = []
+    for route in OBJECT_ROUTES:
+        path = route.path_for(world.objects[route.model()].pk)
+        for method in ("get", "post", "put", "patch", "delete"):
+            response = getattr(client, method)(path)
+            if response.status_code not in (404, 405):
+                failures.append(f"{method.upper()} {path} → {response.status_code}")
+    assert not failures, "\n".join(failures)
+    assert _snapshot(world) == before
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_lists_never_show_foreign_records(world, role):
+    client = _client_for(world, role)
+    markers = _foreign_markers(world)
+    person = world.objects[InsuredPerson]
+    checked = 0
+    leaks = []
+    for route in LIST_ROUTES:
+        for query in ("", f"?q={person.id_number}", f"?q={FOREIGN_NAME}", "?q=jwmj", "?worklist=1"):
+            response = client.get(route.path_for(None) + query)
+            if response.status_code != 200:
+                continue
+            checked += 1
+            body = response.content.decode("utf-8", errors="replace")
+            # A search box shows back what was typed; only what the query did not carry counts as a leak.
+            shown = [marker for marker in markers if marker in body and marker not in query]
+            leaks += [f"{route.pattern}{query} shows {marker}" for marker in shown]
+    assert not leaks, "\n".join(leaks)
+    assert checked >= 5  # the person list, application list, regions, home page and more answered
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_registration_in_a_foreign_village_creates_nothing(world, role):
+    client = _client_for(world, role)
+    persons_before = InsuredPerson.objects.count()
+    data = {
+        "village": world.foreign.village.code,
+        "id_number": idnumber.make("320115", dt.date(1970, 7, 7), 9),
+        "name": "越权登记",
+    }
+    for route in LIST_ROUTES:
+        client.post(route.path_for(None), data)
+    assert InsuredPerson.objects.count() == persons_before
+    assert not InsuredPerson.objects.filter(name="越权登记").exists()
+
+
+def test_admin_pages_are_scoped(world):
+    admin_user = UserFactory(
+        username="city_admin",
+        role=Role.ADMINISTRATOR,
+        agency=world.home.agency("city"),
+        is_staff=True,
+        is_superuser=True,
+    )
+    make_person(world.home.village, name="本地某丙")
+    client = Client()
+    client.force_login(admin_user)
+
+    listing = client.get("/admin/enrollment/insuredperson/").content.decode()
+    assert "本地某丙" in listing
+    assert FOREIGN_NAME not in listing
+    foreign_page = client.get(f"/admin/enrollment/insuredperson/{world.objects[InsuredPerson].pk}/change/")
+    assert foreign_page.status_code == 302  # the admin's "no such object" answer, never the record
+    assert FOREIGN_NAME not in client.get(foreign_page["Location"], follow=True).content.decode()

@@ -946,14 +946,14 @@ class Command(BaseCommand):
                 continue
             agency = user.agency.name if user.agency else ""
             self.stdout.write(
-                f"  {_pad(login.username, 20)} {_pad(str(Role(login.role).label), 16)} {_pad(user.display_name, 8)} {agency}"
+                f"  {pad(login.username, 20)} {pad(str(Role(login.role).label), 16)} {pad(user.display_name, 8)} {agency}"
             )
         self.stdout.write(
             "其他机构的工作人员：用户名为“区划代码_岗位”，如 320411_approver、320481101_clerk，密码同上。"
         )
 
 
-def _pad(text: str, width: int) -> str:
+def pad(text: str, width: int) -> str:
     """Pad to a terminal width: a Chinese character takes two columns."""
     columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
     return text + " " * max(width - columns, 0)

@@ -121,9 +121,10 @@ class RegistrationForm(DomainErrorForm):
 
 
 class PersonFieldsForm(DomainErrorForm):
-    """The fields a resubmitted registration may correct."""
+    """The fields a resubmitted registration may correct, the identity number included."""
 
     name = _text(_("姓名"), 50)
+    id_number = _text(_("身份证号"), 30, widget=forms.TextInput(attrs={"class": "id-number", "autocomplete": "off"}))
     phone = _text(_("联系电话"), 20, widget=forms.TextInput(attrs={"type": "tel"}))
     address = _text(_("住址"), 200)
     social_security_card_number = _text(_("社会保障卡号"), 20)

@@ -154,7 +154,7 @@ def _render_person(
         "special_groups": scoped(
             SpecialGroupMembership.objects.filter(person=person).select_related("recorded_by"), user
         ),
-        "flags": selectors.dual_enrollment_flags(user=user).filter(person=person),
+        "flags": selectors.dual_enrollment_flags(user=user).filter(person=person).select_related("resolved_by"),
         "actions": _person_actions(user, person, open_application),
         "special_group_form": special_group_form or SpecialGroupForm(),
         "resolve_form": ResolveFlagForm(),
@@ -363,7 +363,7 @@ def _application_contents(application: Application) -> list[dict[str, str]]:
 
 def _resubmit_form(application: Application, data=None) -> PersonFieldsForm | ChangeForm | None:
     if application.kind == ApplicationKind.REGISTER:
-        initial = {field: getattr(application.person, field) for field in REGISTRATION_FIELDS}
+        initial = {field: getattr(application.person, field) for field in ("id_number", *REGISTRATION_FIELDS)}
         return PersonFieldsForm(data, initial=initial)
     if application.kind == ApplicationKind.CHANGE:
         form = ChangeForm(data, person=application.person)

@@ -590,17 +590,22 @@ def test_returned_registration_corrected_and_resubmitted(line, staff):
     assert buttons(client, application) == {"resubmit", "withdraw"}
 
     refused = client.post(
-        reverse("enrollment:application_resubmit", args=[application.pk]), {"name": "李秀英", "phone": "138abc"}
+        reverse("enrollment:application_resubmit", args=[application.pk]),
+        {"name": "李秀英", "id_number": application.person.id_number, "phone": "138abc"},
     )
     assert refused.status_code == 400
     assert field_errors(refused.content.decode(), "phone") == ["联系电话只能包含数字和“-”。"]
 
+    corrected = idnumber.make("320412", dt.date(1975, 3, 9), 22)  # the birth date was mistyped
     client.post(
-        reverse("enrollment:application_resubmit", args=[application.pk]), {"name": "李秀英", "phone": "13900000000"}
+        reverse("enrollment:application_resubmit", args=[application.pk]),
+        {"name": "李秀英", "id_number": corrected, "phone": "13900000000"},
     )
     application.refresh_from_db()
     assert application.status == ApplicationStatus.SUBMITTED
     assert application.person.phone == "13900000000"
+    assert application.person.id_number == corrected
+    assert application.person.birth_date == dt.date(1975, 3, 9)
 
 
 def test_returned_change_corrected_and_resubmitted(line, staff):
@@ -622,10 +627,25 @@ def test_returned_change_corrected_and_resubmitted(line, staff):
 
 def test_withdraw_leaves_no_insured_person(line, staff):
     application = submit(line, staff["agent"])
-    client_for(staff["agent"]).post(reverse("enrollment:application_withdraw", args=[application.pk]))
+    client = client_for(staff["agent"])
+    client.post(reverse("enrollment:application_withdraw", args=[application.pk]))
     application.refresh_from_db()
     assert application.status == ApplicationStatus.WITHDRAWN
     assert application.person.status == PersonStatus.VOID
+    page = client.get(reverse("enrollment:application_detail", args=[application.pk])).content.decode()
+    assert "已撤回" in page
+    assert reverse("enrollment:person_detail", args=[application.person_id]) not in page  # no record to open
+
+
+def test_only_whoever_entered_it_withdraws(line, staff):
+    application = submit(line, staff["agent"])
+    other_agent = line.staff(Role.VILLAGE_AGENT, username="agent_two")
+    response = client_for(other_agent).post(
+        reverse("enrollment:application_withdraw", args=[application.pk]), follow=True
+    )
+    assert "只有录入人可以补正或撤回" in response.content.decode()
+    application.refresh_from_db()
+    assert application.status == ApplicationStatus.SUBMITTED
 
 
 def test_actions_are_post_only(line, staff):
@@ -796,6 +816,8 @@ def test_comparison_upload_flags_and_resolve(line, staff):
     client.post(reverse("enrollment:flag_resolve", args=[flag.pk]), {"resolution": "已核实，办理注销"})
     flag.refresh_from_db()
     assert flag.resolved_at is not None and flag.resolution == "已核实，办理注销"
+    person_page = client.get(reverse("enrollment:person_detail", args=[person.pk])).content.decode()
+    assert "已核实，办理注销" in person_page and staff["county_clerk"].display_name in person_page
     assert "没有待处理的疑点" in client.get(reverse("enrollment:comparison")).content.decode()
 
 

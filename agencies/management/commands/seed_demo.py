@@ -877,7 +877,16 @@ def load_persons(
             added += len(batch)
             if progress:
                 progress(existing + added, target, time.monotonic() - started)
+    _analyze(InsuredPerson, InsuredPerson.history.model, Application, ApplicationEvent, SpecialGroupMembership)
     return added
+
+
+def _analyze(*models: type[Model]) -> None:
+    """Refresh the planner's statistics after a bulk load: until autovacuum gets round to it, PostgreSQL
+    believes the tables are nearly empty and picks plans that are slow on the real numbers."""
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def _batches(items: Iterable[PersonDraft], size: int) -> Iterator[list[PersonDraft]]:

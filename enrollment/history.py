@@ -55,7 +55,8 @@ def person_history(*, person: InsuredPerson) -> list[HistoryEntry]:
     previous = None
     for record in records:
         if previous is None:
-            tracked = [f.name for f in record.tracked_fields if f.editable]
+            # The row id is no business of the clerk's.
+            tracked = [f.name for f in record.tracked_fields if f.editable and not f.primary_key]
             changes = [(name, None, getattr(record, _attname(name))) for name in tracked]
             changes = [(name, old, new) for name, old, new in changes if new not in (None, "")]
         else:

@@ -335,8 +335,10 @@ def ensure_staff(regions: dict[str, Region], agencies: dict[str, Agency]) -> Sta
     rng = random.Random("changzhou-staff")
     password = make_password(DEMO_PASSWORD)  # hashed once: hundreds of staff share the demo password
     wanted: list[User] = []
-    demo_by_place = {(d.region_code, d.role) for d in DEMO_LOGINS}
+    # (region code, role) → the demo usernames that hold that post, in order.
+    demo_usernames: dict[tuple[str, str], list[str]] = {}
     for login in DEMO_LOGINS:
+        demo_usernames.setdefault((login.region_code, login.role), []).append(login.username)
         wanted.append(
             User(
                 username=login.username,
@@ -354,7 +356,7 @@ def ensure_staff(regions: dict[str, Region], agencies: dict[str, Agency]) -> Sta
         for suffix, role in STAFF_ROLES.get(RegionLevel(region.level), ()):
             surname = rng.choices(SURNAME_LIST, SURNAME_WEIGHTS)[0]
             given = "".join(rng.choice(GIVEN_OLD_MALE + GIVEN_OLD_FEMALE) for _ in range(rng.randint(1, 2)))
-            if (code, role) in demo_by_place:
+            if (code, role) in demo_usernames:
                 continue  # the demo logins hold these posts
             wanted.append(
                 User(
@@ -372,9 +374,6 @@ def ensure_staff(regions: dict[str, Region], agencies: dict[str, Agency]) -> Sta
     )
     users = {u.username: u for u in User.objects.filter(username__in=[u.username for u in wanted])}
     staff = Staff()
-    demo_usernames = {(d.region_code, d.role): [] for d in DEMO_LOGINS}
-    for login in DEMO_LOGINS:
-        demo_usernames[(login.region_code, login.role)].append(login.username)
     for code, region in regions.items():
 
         def user_for(suffix: str, role: str, nth: int = 0, code: str = code, region: Region = region) -> User:

@@ -132,16 +132,9 @@ class PersonFieldsForm(DomainErrorForm):
     bank_account = _text(_("银行账号"), 40)
 
 
-class ChangeForm(DomainErrorForm):
+class ChangeForm(PersonFieldsForm):
     """变更登记表: shown with the current values; what the clerk altered is what the application asks for."""
 
-    name = _text(_("姓名"), 50)
-    id_number = _text(_("身份证号"), 30, widget=forms.TextInput(attrs={"class": "id-number", "autocomplete": "off"}))
-    phone = _text(_("联系电话"), 20, widget=forms.TextInput(attrs={"type": "tel"}))
-    address = _text(_("住址"), 200)
-    social_security_card_number = _text(_("社会保障卡号"), 20)
-    bank_code = _text(_("开户银行代码"), 10)
-    bank_account = _text(_("银行账号"), 40)
     reason = forms.CharField(
         label=_("变更事由"), required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 3})
     )

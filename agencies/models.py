@@ -137,8 +137,9 @@ class User(AbstractUser):
         verbose_name_plural = _("工作人员")
 
     def __str__(self) -> str:
-        return self.get_full_name() or self.username
+        return self.display_name
 
     @property
     def display_name(self) -> str:
+        # Chinese order: family name first, no space.
         return f"{self.last_name}{self.first_name}" or self.username

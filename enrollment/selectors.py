@@ -15,6 +15,7 @@ from enrollment.models import (
     PersonStatus,
 )
 
+ID_NUMBER_LENGTH = 18
 DIGITS = re.compile(r"^[0-9Xx]{4,18}$")
 LETTERS = re.compile(r"^[A-Za-z]{1,20}$")
 
@@ -33,7 +34,10 @@ def person_search(*, user, q: str = "", status: str = "") -> QuerySet[InsuredPer
         return persons
     if DIGITS.match(q):
         q = q.upper()
-        return persons.filter(Q(id_number__startswith=q) | Q(insurance_number__startswith=q))
+        if len(q) == ID_NUMBER_LENGTH:
+            # A whole number: an exact match uses the unique index on every database, a prefix LIKE may not.
+            return persons.filter(id_number=q)
+        return persons.filter(Q(id_number__startswith=q) | Q(insurance_number=q) | Q(insurance_number__startswith=q))
     if LETTERS.match(q):
         return persons.filter(name_initials__startswith=q.lower())
     return persons.filter(name__contains=q)

@@ -33,6 +33,8 @@ class PoolingRegion(models.Model):
 
     code = models.CharField(_("统筹区编码"), max_length=12, unique=True)
     name = models.CharField(_("名称"), max_length=100)
+    # When the scheme started here (地方实施之日): back payment and the basic-pension-only rule count from it.
+    scheme_started_on = models.DateField(_("本地实施日期"), null=True, blank=True)
     history = HistoricalRecords()
 
     class Meta:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from agencies.management.commands.seed_demo import DEFAULT_SEED, pad, seed_demo_data
 from agencies.models import User
 from enrollment.models import InsuredPerson
 from enrollment.selectors import person_queryset, person_search
+from portal.management.commands.seed_demo import DEFAULT_SEED, pad, seed_demo_data
 
 PAGE_SIZE = 50
 

@@ -268,7 +268,10 @@ def _unique_name(rng: random.Random, used: set[str], first: str, second: str, su
 def ensure_regions() -> dict[str, Region]:
     """Create what is missing of the tree, level by level (a child needs its parent's id)."""
     for code, name in POOLING_REGIONS.items():
-        PoolingRegion.objects.get_or_create(code=code, defaults={"name": name})
+        # The scheme (新农保 pilots, then 城乡居保) started here on 1 July 2009 in the demo.
+        PoolingRegion.objects.get_or_create(
+            code=code, defaults={"name": name, "scheme_started_on": dt.date(2009, 7, 1)}
+        )
     pooling = {p.code: p for p in PoolingRegion.objects.filter(code__in=POOLING_REGIONS)}
     drafts = region_drafts()
     existing = {r.code: r for r in Region.objects.filter(code__in=[d.code for d in drafts])}

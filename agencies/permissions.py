@@ -11,6 +11,12 @@ class Action(StrEnum):
     COUNTY_APPROVE = "county_approve"
     LOAD_EMPLOYEE_REGISTER = "load_employee_register"
     RECORD_SPECIAL_GROUP = "record_special_group"
+    # Contributions. No cash passes through clerks' hands: a counter payment is recorded from the bank's receipt.
+    SET_CONTRIBUTION_POLICY = "set_contribution_policy"
+    RECORD_TIER_CHOICE = "record_tier_choice"
+    RECORD_COUNTER_PAYMENT = "record_counter_payment"
+    POST_BANK_FILE_PAYMENT = "post_bank_file_payment"
+    RECORD_SUBSIDY = "record_subsidy"
 
 
 ALLOWED: dict[Action, frozenset[str]] = {
@@ -19,6 +25,11 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.COUNTY_APPROVE: frozenset({Role.COUNTY_APPROVER}),
     Action.LOAD_EMPLOYEE_REGISTER: frozenset({Role.COUNTY_CLERK, Role.COUNTY_APPROVER}),
     Action.RECORD_SPECIAL_GROUP: frozenset({Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
+    Action.SET_CONTRIBUTION_POLICY: frozenset({Role.CITY_SUPERVISOR, Role.ADMINISTRATOR}),
+    Action.RECORD_TIER_CHOICE: frozenset({Role.VILLAGE_AGENT, Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
+    Action.RECORD_COUNTER_PAYMENT: frozenset({Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
+    Action.POST_BANK_FILE_PAYMENT: frozenset({Role.COUNTY_FUND_OFFICER}),
+    Action.RECORD_SUBSIDY: frozenset({Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
 }
 
 

@@ -111,6 +111,7 @@ class TierSource(models.TextChoices):
     CLERK = "clerk", _("经办录入")
     BATCH = "batch", _("批量导入")
     DEFAULT = "default", _("征缴期末默认最低档")
+    PAYMENT = "payment", _("按实缴金额确定")
 
 
 class TierChoice(models.Model):
@@ -167,6 +168,14 @@ class Contribution(models.Model):
     bank_code = models.CharField(_("银行代码"), max_length=10, blank=True)
     bank_reference = models.CharField(_("银行流水号"), max_length=64)
     region_code = models.CharField(_("区划代码"), max_length=12)
+    # Who funds the government money, by level (finance claims each level's part). Each pair of three adds up
+    # to government_subsidy and government_paid exactly: the county takes the fen left over by rounding.
+    subsidy_province = money_field(_("缴费补贴省级负担"))
+    subsidy_city = money_field(_("缴费补贴市级负担"))
+    subsidy_county = money_field(_("缴费补贴县级负担"))
+    paid_province = money_field(_("政府代缴省级负担"))
+    paid_city = money_field(_("政府代缴市级负担"))
+    paid_county = money_field(_("政府代缴县级负担"))
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -200,13 +209,61 @@ class CollectiveSubsidy(models.Model):
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(_("记录时间"), auto_now_add=True)
     persons_credited = models.PositiveIntegerField(_("已入账人数"), default=0)
+    # Contributors whose collective subsidy plus donations would pass the top tier: they got only the part allowed.
+    persons_capped = models.PositiveIntegerField(_("受上限限制人数"), default=0)
 
     class Meta:
         verbose_name = _("集体补助")
         verbose_name_plural = _("集体补助")
+        ordering = ["-year", "region_code", "id"]
         constraints = [
             models.UniqueConstraint(fields=["village", "year"], name="one_collective_subsidy_per_village_year")
         ]
+
+
+class CollectiveSubsidyCredit(models.Model):
+    """What one contributor got of a village's collective subsidy: the cap per person is checked against these."""
+
+    SCOPE_FIELD = "person__region_code"
+
+    subsidy = models.ForeignKey(CollectiveSubsidy, on_delete=models.PROTECT, related_name="credits")
+    person = models.ForeignKey("enrollment.InsuredPerson", on_delete=models.PROTECT, related_name="+")
+    amount = money_field(_("入账金额"))
+    capped = models.BooleanField(_("受上限限制"), default=False)
+
+    class Meta:
+        verbose_name = _("集体补助入账")
+        verbose_name_plural = _("集体补助入账")
+        constraints = [models.UniqueConstraint(fields=["subsidy", "person"], name="one_collective_credit_per_person")]
+
+
+class TierBatchKind(models.TextChoices):
+    IMPORT = "import", _("批量导入")
+    DEFAULT = "default", _("征缴期末默认最低档")
+
+
+class TierChoiceBatch(models.Model):
+    """The audit row of a bulk write of tier choices (bulk writes bypass the per-row history)."""
+
+    SCOPE_FIELD = "region_code"
+
+    kind = models.CharField(_("类型"), max_length=10, choices=TierBatchKind.choices)
+    region_code = models.CharField(_("范围"), max_length=12, blank=True)
+    year = models.PositiveSmallIntegerField(_("缴费年度"))
+    file_name = models.CharField(_("文件名"), max_length=200, blank=True)
+    file_sha256 = models.CharField(_("文件SHA-256"), max_length=64, blank=True)
+    rows = models.PositiveIntegerField(_("行数"), default=0)
+    created = models.PositiveIntegerField(_("新增"), default=0)
+    updated = models.PositiveIntegerField(_("修改"), default=0)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("档次批量记录")
+        verbose_name_plural = _("档次批量记录")
+        ordering = ["-at", "-id"]
 
 
 class Donation(models.Model):

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 api_v1 = [
     path("", include("agencies.api.urls")),
     path("", include("enrollment.api.urls")),
+    path("", include("funds.api.urls")),
 ]
 
 urlpatterns = [

@@ -109,7 +109,7 @@ def account_entries(*, user, account: IndividualAccount, year: int | None = None
     if year is not None:
         # A date range, not __year: the (account, booked_on) index serves it on every database.
         entries = entries.filter(booked_on__gte=dt.date(year, 1, 1), booked_on__lt=dt.date(year + 1, 1, 1))
-    return _with_reversed_period(entries).order_by("booked_on", "id")
+    return entries.order_by("booked_on", "id")
 
 
 # --- figures -------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 invisible and untouchable.
 
 The URL list is read from the resolver, so an endpoint added later is covered without editing this file:
-every route that takes an object id is called with the id of a foreign object for every method and must
+every route that takes an object id is called with the id of a foreign object (or the field its view names in
+``scope_lookup_field``, such as an insurance number) for every method and must
 answer 404 (or 405), leaving the database as it was; every route without an id is fetched and must not
 show a foreign record. A route whose object type cannot be worked out fails the test until it is named in
 ``ROUTE_MODELS`` below.
@@ -10,6 +11,7 @@ show a foreign record. A route whose object type cannot be worked out fails the 
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -30,6 +32,8 @@ from enrollment.models import (
     SpecialGroupMembership,
 )
 from enrollment.tests.factories import make_person
+from funds.models import Component, EntryKind, IndividualAccount
+from funds.services import Posting, account_open, ledger_post
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +72,16 @@ class Route:
             if getattr(view, "model", None) is not None:
                 return view.model
         return None
+
+    def lookup_value(self, instance: models.Model):
+        """What fills the route's kwarg: the object's pk, unless the view names another field of it
+        (``scope_lookup_field``, e.g. the insurance number the account API is addressed by)."""
+        view = getattr(self.callback, "cls", None) or getattr(self.callback, "view_class", None)
+        for holder in (view, self.callback):
+            field = getattr(holder, "scope_lookup_field", None)
+            if field is not None:
+                return getattr(instance, field)
+        return instance.pk
 
     def path_for(self, value) -> str:
         path = self.pattern
@@ -145,6 +159,15 @@ def world() -> World:
     membership = services.special_group_record(
         actor=foreign.staff(Role.TOWNSHIP_CLERK), person=person, group="dibao", certified_on=dt.date(2024, 1, 1)
     )
+    # Money on the foreign person's account, so its account routes have something to hide.
+    account = account_open(person=person, opened_on=dt.date(2024, 3, 5))
+    ledger_post(
+        account=account,
+        postings=[Posting(Component.PERSONAL, EntryKind.CONTRIBUTION, Decimal("300.00"))],
+        booked_on=dt.date(2024, 3, 5),
+        reference="contribution:foreign",
+        idempotency_key="contribution:foreign",
+    )
     load = services.employee_register_load(
         actor=foreign_county, file_name="境外名单.csv", content=f"身份证号\n{person.id_number}\n".encode()
     )
@@ -159,6 +182,7 @@ def world() -> World:
             EmployeeRegisterLoad: load,
             DualEnrollmentFlag: load.flags.get(),
             Region: foreign.village,
+            IndividualAccount: account,
             "applicant": applicant,
         },
     )
@@ -200,7 +224,9 @@ def test_foreign_objects_answer_404_on_every_route_and_method(world, role):
     before = _snapshot(world)
     failures = []
     for route in OBJECT_ROUTES:
-        path = route.path_for(world.objects[route.model()].pk)
+        value = route.lookup_value(world.objects[route.model()])
+        assert value is not None, f"{route.pattern}: the foreign object has no value for its kwarg"
+        path = route.path_for(value)
         for method in ("get", "post", "put", "patch", "delete"):
             response = getattr(client, method)(path)
             if response.status_code not in (404, 405):

@@ -186,3 +186,66 @@ def test_village_agent_registers_a_resident_and_is_warned_of_a_duplicate(page, a
     _shot(page, "registration-refused.png")
 
     assert page.js_errors == []
+
+
+def test_a_clerk_reads_a_persons_account_and_prints_the_statement(page, agent):
+    from playwright.sync_api import expect
+
+    from enrollment.tests.factories import make_person
+    from funds.tests.ledger_data import account_with_history
+
+    # given: a resident of 幸福村 with two years of money on the account, and the township clerk
+    line = region_line()
+    clerk = line.staff(Role.TOWNSHIP_CLERK, username="hutang_clerk")
+    agency = clerk.agency
+    agency.name = "湖塘镇社保所"
+    agency.save()
+    person = make_person(agent.agency.region, name="王秀兰", phone="13900000000", address="湖塘镇幸福村5组8号")
+    account_with_history(person)
+
+    page.goto("/login/")
+    page.fill("#id_username", clerk.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator(".who")).to_contain_text("乡镇经办员")
+
+    # when: they open the person's record and follow the account link
+    page.goto(f"/enrollment/persons/{person.pk}/")
+    expect(page.locator("#account-section")).to_contain_text("953.83")
+    page.click("#account-section >> text=个人账户明细")
+
+    # then: the balance by component, the entries with a running balance, the interest of 2023
+    expect(page.locator("h1")).to_contain_text("王秀兰 · 个人账户")
+    expect(page.locator("#account-balance")).to_have_text("953.83")
+    balances = page.locator("#balances")
+    expect(balances.locator("tr[data-component=personal] td").last).to_have_text("800.00")
+    expect(balances.locator("tr[data-component=government_subsidy] td").last).to_have_text("100.00")
+    expect(balances.locator("tr[data-component=collective] td").last).to_have_text("50.00")
+    expect(balances.locator("tr[data-component=interest] td").last).to_have_text("3.83")
+    expect(balances.locator("tfoot")).to_contain_text("953.83")
+    expect(page.locator("#entries tbody tr")).to_have_count(6)
+    expect(page.locator("#interest")).to_contain_text("2023")
+    expect(page.locator("dl.record")).to_contain_text(idnumber.mask(person.id_number))
+    expect(page.locator("dl.record")).not_to_contain_text(person.id_number)
+    _shot(page, "account.png")
+
+    # when: they choose 2024, the period is swapped in without a page load and the address keeps the year
+    page.select_option("#year", "2024")
+    expect(page).to_have_url(re.compile(r"/funds/persons/\d+/account/\?year=2024"))
+    expect(page.locator("#balances thead")).to_contain_text("期初余额")
+    expect(page.locator("#entries tbody tr")).to_have_count(4)  # the balance brought forward and three entries
+    expect(page.locator("#entries tbody tr").first).to_contain_text("343.83")
+    _shot(page, "account-2024.png")
+
+    # and the printable statement, as it comes out of the printer
+    page.click("#statement-print")
+    expect(page.locator(".statement h1")).to_have_text("城乡居民基本养老保险个人账户对账单")
+    expect(page.locator(".statement")).to_contain_text("对账期间：2024年1月1日至2024年12月31日")
+    expect(page.locator(".statement")).to_contain_text("出具机构：湖塘镇社保所")
+    page.emulate_media(media="print")
+    expect(page.locator(".site-nav")).to_be_hidden()
+    expect(page.locator(".site-header")).to_be_hidden()
+    expect(page.locator(".actions")).to_be_hidden()
+    _shot(page, "statement-print.png")
+
+    assert page.js_errors == []

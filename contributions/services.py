@@ -18,6 +18,7 @@ Choices made where the rules are silent:
 import datetime as dt
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -66,6 +67,23 @@ def _today() -> dt.date:
 def yuan(amount: Decimal) -> str:
     """300.00 → "300", 230.50 → "230.50": how a clerk writes amounts."""
     return f"{amount:.0f}" if amount == amount.to_integral_value() else f"{amount:.2f}"
+
+
+# Plain written amounts only: Decimal() alone would also take "1e3" and "1_000" as a thousand yuan.
+PLAIN_AMOUNT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+
+
+def money(raw, *, field: str = "amount", allow_zero: bool = False) -> Decimal:
+    """Yuan from text as a clerk types it (or a Decimal): ``parse_money`` behind a stricter look at the text."""
+    if isinstance(raw, str):
+        text = raw.strip().replace(",", "").replace("，", "").lstrip("¥￥").rstrip("元").strip()
+        if not PLAIN_AMOUNT.match(text):
+            raise DomainError(
+                f"金额“{raw}”格式不正确，请填写数字，例如 300 或 300.00。", code="invalid_amount", field=field
+            )
+    elif isinstance(raw, bool) or not isinstance(raw, Decimal | int | float):
+        raise DomainError("请填写金额。", code="invalid_amount", field=field)
+    return parse_money(raw, field=field, allow_zero=allow_zero)
 
 
 def _require(actor, action: Action) -> None:
@@ -145,8 +163,8 @@ def _clean_tiers(tiers) -> list[tuple[Decimal, Decimal]]:
             amount, subsidy = entry
         except (TypeError, ValueError):
             raise DomainError("每个缴费档次须有档次金额和政府补贴两项。", code="invalid", field="tiers") from None
-        amount = parse_money(amount, field="tiers")
-        subsidy = parse_money(subsidy, field="tiers", allow_zero=True)
+        amount = money(amount, field="tiers")
+        subsidy = money(subsidy, field="tiers", allow_zero=True)
         cleaned.append((amount, subsidy))
     amounts = [amount for amount, _ in cleaned]
     if len(set(amounts)) != len(amounts):
@@ -350,7 +368,7 @@ def tier_choice_record(*, actor, person: InsuredPerson, year: int, amount: Decim
     _require(actor, Action.RECORD_TIER_CHOICE)
     _require_in_scope(actor, person.region_code)
     year = _clean_year(year)
-    amount = parse_money(amount, field="amount")
+    amount = money(amount, field="amount")
     with transaction.atomic():
         person = _lock_person(person)
         if person.status not in (PersonStatus.PENDING, PersonStatus.ACTIVE):
@@ -360,11 +378,11 @@ def tier_choice_record(*, actor, person: InsuredPerson, year: int, amount: Decim
         pooling_region = _pooling_region(person)
         tiers = selectors.tier_table(selectors.policy_for_year(pooling_region=pooling_region, year=year))
         _check_tier(tiers, amount, pooling_region=pooling_region, year=year)
-        if Contribution.objects.filter(person=person, year=year).exists():
-            raise Conflict(f"{person.name}{year}年度已经缴费，已缴年度的档次不能再修改。", code="year_paid")
         choice = TierChoice.objects.filter(person=person, year=year).first()
         if choice is not None and choice.amount == amount and choice.source != TierSource.DEFAULT:
-            return choice
+            return choice  # nothing changes: no history row, and no refusal for a paid year
+        if Contribution.objects.filter(person=person, year=year).exists():
+            raise Conflict(f"{person.name}{year}年度已经缴费，已缴年度的档次不能再修改。", code="year_paid")
         choice = choice or TierChoice(person=person, year=year)
         choice.amount = amount
         choice.source = TierSource.CLERK
@@ -466,7 +484,7 @@ def tier_choices_import(*, actor, year: int, file_name: str, content: bytes) -> 
             errors.append(RowError(row.number, f"身份证号“{row.id_number}”有误：{error.message}"))
             continue
         try:
-            amount = parse_money(row.tier, field="amount")
+            amount = money(row.tier, field="amount")
         except DomainError as error:
             errors.append(RowError(row.number, f"缴费档次“{row.tier}”有误：{error.message}"))
             continue
@@ -580,79 +598,78 @@ def tier_choices_import(*, actor, year: int, file_name: str, content: bytes) -> 
 
 
 def default_tiers_assign(*, on_date: dt.date) -> int:
-    """Once a region's collection window for the year of ``on_date`` has ended, every active person under 60
-    without a choice (and without a payment) for that year gets the lowest tier (source: default).
+    """Once a region's collection window for a year has ended, every active person under 60 without a choice
+    (and without a payment) for that year gets the lowest tier (source: default).
 
-    Set-based, in chunks of one INSERT each, every chunk its own transaction; safe to kill and run again.
-    Returns how many choices it added. Each region's run leaves an audit row.
+    Looks at the year of ``on_date`` and the year before: a window ending on 31 December has ended only when
+    the next year has begun. Set-based, in chunks of one INSERT each, every chunk its own transaction; safe
+    to kill and run again. Returns how many choices it added; each region and year done leaves an audit row.
     """
-    year = on_date.year
     prefixes = _pooling_prefixes()
     assigned_total = 0
     for pooling_region in PoolingRegion.objects.order_by("pk"):
-        try:
-            year_policy = selectors.policy_for_year(pooling_region=pooling_region, year=year)
-        except DomainError:
-            continue
-        _, window_end = rules.window_dates(selectors.policy_window(year_policy), year)
-        lowest = year_policy.tiers.order_by("amount").first()
-        if on_date <= window_end or lowest is None:
-            continue
         own = [prefix for prefix, pool in prefixes if pool == pooling_region.pk]
         if not own:
             continue
-        # Places of another pooling region nested inside ours (a town moved by an adjustment) are not ours.
-        nested = [
-            prefix
-            for prefix, pool in prefixes
-            if pool != pooling_region.pk and any(prefix.startswith(o) and prefix != o for o in own)
-        ]
-        where = Q()
-        for prefix in own:
-            where |= Q(region_code__startswith=prefix)
-        for prefix in nested:
-            where &= ~Q(region_code__startswith=prefix)
-        persons = (
-            InsuredPerson.objects.filter(where, status=PersonStatus.ACTIVE)
-            .filter(birth_date__gt=rules.add_years(dt.date(year, 1, 1), -rules.PENSION_AGE))
-            .filter(~Exists(TierChoice.objects.filter(person=OuterRef("pk"), year=year)))
-            .filter(~Exists(Contribution.objects.filter(person=OuterRef("pk"), year=year)))
-            .order_by("pk")
-        )
-        added = 0
-        last_pk = 0
-        while True:
-            chunk = list(persons.filter(pk__gt=last_pk).values_list("pk", "region_code")[:DEFAULT_CHUNK])
-            if not chunk:
-                break
-            last_pk = chunk[-1][0]
-            with transaction.atomic():
-                before = TierChoice.objects.filter(year=year, person_id__in=[pk for pk, _ in chunk]).count()
-                TierChoice.objects.bulk_create(
-                    [
-                        TierChoice(
-                            person_id=pk,
-                            year=year,
-                            amount=lowest.amount,
-                            source=TierSource.DEFAULT,
-                            region_code=region_code,
-                        )
-                        for pk, region_code in chunk
-                    ],
-                    ignore_conflicts=True,  # a clerk's choice saved meanwhile wins
-                )
-                after = TierChoice.objects.filter(year=year, person_id__in=[pk for pk, _ in chunk]).count()
-                added += after - before
-        if added:
-            TierChoiceBatch.objects.create(
-                kind=TierBatchKind.DEFAULT,
-                region_code=os.path.commonprefix(own),
-                year=year,
-                rows=added,
-                created=added,
-            )
-        assigned_total += added
+        for year in (on_date.year - 1, on_date.year):
+            assigned_total += _default_tiers_for(pooling_region, year, on_date=on_date, own=own, prefixes=prefixes)
     return assigned_total
+
+
+def _default_tiers_for(
+    pooling_region: PoolingRegion, year: int, *, on_date: dt.date, own: list[str], prefixes: list[tuple[str, int]]
+) -> int:
+    try:
+        year_policy = selectors.policy_for_year(pooling_region=pooling_region, year=year)
+    except DomainError:
+        return 0
+    _, window_end = rules.window_dates(selectors.policy_window(year_policy), year)
+    lowest = year_policy.tiers.order_by("amount").first()
+    if on_date <= window_end or lowest is None:
+        return 0
+    # Places of another pooling region nested inside ours (a town moved by an adjustment) are not ours.
+    nested = [
+        prefix
+        for prefix, pool in prefixes
+        if pool != pooling_region.pk and any(prefix.startswith(o) and prefix != o for o in own)
+    ]
+    where = Q()
+    for prefix in own:
+        where |= Q(region_code__startswith=prefix)
+    for prefix in nested:
+        where &= ~Q(region_code__startswith=prefix)
+    persons = (
+        InsuredPerson.objects.filter(where, status=PersonStatus.ACTIVE)
+        .filter(birth_date__gt=rules.add_years(dt.date(year, 1, 1), -rules.PENSION_AGE))
+        .filter(~Exists(TierChoice.objects.filter(person=OuterRef("pk"), year=year)))
+        .filter(~Exists(Contribution.objects.filter(person=OuterRef("pk"), year=year)))
+        .order_by("pk")
+    )
+    added = 0
+    last_pk = 0
+    while True:
+        chunk = list(persons.filter(pk__gt=last_pk).values_list("pk", "region_code")[:DEFAULT_CHUNK])
+        if not chunk:
+            break
+        last_pk = chunk[-1][0]
+        ids = [pk for pk, _ in chunk]
+        with transaction.atomic():
+            before = TierChoice.objects.filter(year=year, person_id__in=ids).count()
+            TierChoice.objects.bulk_create(
+                [
+                    TierChoice(
+                        person_id=pk, year=year, amount=lowest.amount, source=TierSource.DEFAULT, region_code=code
+                    )
+                    for pk, code in chunk
+                ],
+                ignore_conflicts=True,  # a clerk's choice saved meanwhile wins
+            )
+            added += TierChoice.objects.filter(year=year, person_id__in=ids).count() - before
+    if added:
+        TierChoiceBatch.objects.create(
+            kind=TierBatchKind.DEFAULT, region_code=os.path.commonprefix(own), year=year, rows=added, created=added
+        )
+    return added
 
 
 # --- contributions -----------------------------------------------------------------------------------------
@@ -750,7 +767,7 @@ def contribution_post(
     if kind not in ContributionKind.values:
         raise DomainError("请选择缴费类型（正常缴费或补缴）。", code="invalid", field="kind")
     year = _clean_year(year)
-    personal = parse_money(amount, field="amount", allow_zero=True)
+    personal = money(amount, field="amount", allow_zero=True)
     paid_on = _clean_date(paid_on, field_name="paid_on", label="缴费日期")
     bank_code, bank_reference = _clean_bank_fields(bank_code, bank_reference)
     retry = dict(person=person, year=year, amount=personal, paid_on=paid_on, kind=kind)
@@ -936,7 +953,7 @@ def collective_subsidy_record(
         raise DomainError("集体补助须按村（社区）登记，请选择村（社区）。", code="invalid", field="village")
     _require_in_scope(actor, village.code)
     year = _clean_year(year)
-    amount = parse_money(amount_per_person, field="amount_per_person")
+    amount = money(amount_per_person, field="amount_per_person")
     decision = (decision or "").strip()
     if len(decision) > 100:
         raise DomainError("决议文号最多100个字。", code="too_long", field="decision")
@@ -1016,7 +1033,7 @@ def donation_record(
     _require(actor, Action.RECORD_SUBSIDY)
     _require_in_scope(actor, person.region_code)
     year = _clean_year(year)
-    amount = parse_money(amount, field="amount")
+    amount = money(amount, field="amount")
     donor = " ".join(str(donor or "").split())
     if not donor:
         raise DomainError("请填写资助方名称。", code="required", field="donor")

@@ -38,7 +38,7 @@ def make_policy(
         pooling_region=pooling_region or line.pooling_region,
         valid_from=valid_from,
         valid_to=valid_to,
-        tiers=tiers or national_tiers(),
+        tiers=national_tiers() if tiers is None else tiers,
         hardship_shares=kwargs.pop("hardship_shares", HARDSHIP),
         window=window,
         allow_outside_window=allow_outside_window,

@@ -7,6 +7,7 @@ api_v1 = [
     path("", include("agencies.api.urls")),
     path("", include("enrollment.api.urls")),
     path("", include("funds.api.urls")),
+    path("", include("contributions.api.urls")),
 ]
 
 urlpatterns = [

@@ -22,6 +22,16 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from agencies.models import Region, Role
 from agencies.tests.factories import RegionLine, UserFactory, region_line
+from contributions import services as contribution_services
+from contributions.models import (
+    CollectiveSubsidy,
+    Contribution,
+    ContributionPolicy,
+    Donation,
+    InterestRate,
+    TierChoice,
+)
+from contributions.tests.factories import make_policy
 from enrollment import idnumber, services
 from enrollment.models import (
     Application,
@@ -168,6 +178,33 @@ def world() -> World:
         reference="contribution:foreign",
         idempotency_key="contribution:foreign",
     )
+    # The foreign pooling region's policy and rate, and the foreign person's tier, payment and subsidies.
+    foreign_policy = make_policy(foreign)
+    foreign_rate = contribution_services.interest_rate_set(
+        actor=foreign.staff(Role.CITY_SUPERVISOR), pooling_region=foreign.pooling_region, year=2024, rate="1.5%"
+    )
+    tier_choice = contribution_services.tier_choice_record(actor=foreign_agent, person=person, year=2024, amount="300")
+    contribution = contribution_services.contribution_post(
+        actor=foreign.staff(Role.TOWNSHIP_CLERK),
+        person=person,
+        year=2024,
+        amount="230",  # 300 less 代缴 70 (低保)
+        paid_on=dt.date(2024, 3, 6),
+        channel="counter",
+        bank_code="314",
+        bank_reference="FOREIGN-2024",
+    )
+    collective = contribution_services.collective_subsidy_record(
+        actor=foreign.staff(Role.TOWNSHIP_CLERK), village=foreign.village, year=2024, amount_per_person="50"
+    )
+    donation = contribution_services.donation_record(
+        actor=foreign.staff(Role.TOWNSHIP_CLERK),
+        person=person,
+        year=2024,
+        donor="境外资助方",
+        amount="100",
+        received_on=dt.date(2024, 4, 1),
+    )
     load = services.employee_register_load(
         actor=foreign_county, file_name="境外名单.csv", content=f"身份证号\n{person.id_number}\n".encode()
     )
@@ -183,6 +220,12 @@ def world() -> World:
             DualEnrollmentFlag: load.flags.get(),
             Region: foreign.village,
             IndividualAccount: account,
+            ContributionPolicy: foreign_policy,
+            InterestRate: foreign_rate,
+            TierChoice: tier_choice,
+            Contribution: contribution,
+            CollectiveSubsidy: collective,
+            Donation: donation,
             "applicant": applicant,
         },
     )

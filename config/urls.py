@@ -13,6 +13,7 @@ api_v1 = [
 urlpatterns = [
     path("", include("portal.urls")),
     path("enrollment/", include("enrollment.urls")),
+    path("contributions/", include("contributions.urls")),
     path("funds/", include("funds.urls")),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

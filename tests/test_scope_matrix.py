@@ -10,6 +10,8 @@ show a foreign record. A route whose object type cannot be worked out fails the 
 """
 
 import datetime as dt
+import io
+import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -246,6 +248,15 @@ def _foreign_markers(world: World) -> list[str]:
     return [FOREIGN_NAME, FOREIGN_APPLICANT, person.id_number, person.insurance_number, "境外村", "境外名单"]
 
 
+def _text_of(response) -> str:
+    """What a response shows: a page, or the text inside an exported .xlsx (zipped XML, so read it unzipped)."""
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    if raw[:2] == b"PK":
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            raw = b"".join(archive.read(name) for name in archive.namelist() if name.endswith(".xml"))
+    return raw.decode("utf-8", errors="replace")
+
+
 ROLES = [role for role, _ in Role.choices]
 
 
@@ -291,7 +302,7 @@ def test_lists_never_show_foreign_records(world, role):
             if response.status_code != 200:
                 continue
             checked += 1
-            body = response.content.decode("utf-8", errors="replace")
+            body = _text_of(response)
             # A search box shows back what was typed; only what the query did not carry counts as a leak.
             shown = [marker for marker in markers if marker in body and marker not in query]
             leaks += [f"{route.pattern}{query} shows {marker}" for marker in shown]

@@ -1,0 +1,434 @@
+"""Year-end settlement in SQL (both vendors) and settlement at closing: the amounts, idempotency, refusals."""
+
+import datetime as dt
+import io
+import itertools
+import random
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agencies.errors import DomainError
+from agencies.money import Rounding
+from agencies.tests.factories import region_line
+from contributions.models import InterestRate
+from enrollment.tests.factories import make_person
+from funds.interest import account_interest
+from funds.management.commands.check_balances import Mismatch, balance_mismatches
+from funds.models import (
+    Component,
+    EntryKind,
+    IndividualAccount,
+    InterestSettlement,
+    LedgerEntry,
+    SettlementStatus,
+)
+from funds.services import Posting, account_open, ledger_post
+from funds.settlement import settle_closing, settle_year
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+_keys = itertools.count(1)
+
+
+@pytest.fixture
+def line():
+    return region_line()
+
+
+def open_account(line, opened_on=dt.date(2020, 1, 1)) -> IndividualAccount:
+    return account_open(person=make_person(line.village), opened_on=opened_on)
+
+
+def post(account, amount, on, component=Component.PERSONAL, kind=EntryKind.CONTRIBUTION):
+    amount = D(amount)
+    if amount < 0 and kind == EntryKind.CONTRIBUTION:
+        kind = EntryKind.REVERSAL
+    ledger_post(
+        account=account,
+        postings=[Posting(component, kind, amount)],
+        booked_on=on,
+        reference="test",
+        idempotency_key=f"test:{next(_keys)}",
+    )
+
+
+def set_rate(line, year, rate="0.01500", rounding=Rounding.HALF_UP) -> InterestRate:
+    return InterestRate.objects.create(pooling_region=line.pooling_region, year=year, rate=D(rate), rounding=rounding)
+
+
+def interest_of(account, period) -> Decimal | None:
+    entry = LedgerEntry.objects.filter(account=account, kind=EntryKind.INTEREST, period=period).first()
+    return entry.amount if entry else None
+
+
+def assert_balances_match_entries():
+    assert balance_mismatches() == []
+
+
+# --- hand-computed through the SQL ---------------------------------------------------------------------
+
+
+def test_year_end_amounts_computed_in_sql(line):
+    # given five accounts and a rate of 1.5% for 2025
+    opening_only = open_account(line)
+    post(opening_only, "1000.00", dt.date(2024, 3, 1))  # 1000 × 1.5% = 15.00
+    march = open_account(line)
+    post(march, "300.00", dt.date(2025, 3, 5))  # 300 × 1.5% × 9/12 = 3.375 → 3.38
+    debit = open_account(line)
+    post(debit, "1000.00", dt.date(2024, 6, 1))
+    post(debit, "-400.00", dt.date(2025, 7, 20))  # (1000 × 12 − 400 × 6) × 1.5% / 12 = 12.00
+    half_fen = open_account(line)
+    post(half_fen, "101.00", dt.date(2025, 8, 1))  # 101 × 1.5% × 4/12 = 0.505 → 0.51
+    later = open_account(line)
+    post(later, "500.00", dt.date(2026, 1, 10))  # booked after the year: no interest for 2025
+    set_rate(line, 2025)
+
+    # when
+    result = settle_year(pooling_region=line.pooling_region, year=2025)
+
+    # then
+    assert interest_of(opening_only, "2025") == D("15.00")
+    assert interest_of(march, "2025") == D("3.38")
+    assert interest_of(debit, "2025") == D("12.00")
+    assert interest_of(half_fen, "2025") == D("0.51")
+    assert interest_of(later, "2025") is None
+    assert result.entries_posted == 4
+    assert result.amount_posted == D("30.89")
+    entry = LedgerEntry.objects.get(account=march, period="2025")
+    assert (entry.booked_on, entry.component, entry.kind) == (dt.date(2025, 12, 31), "interest", "interest")
+    march.refresh_from_db()
+    assert march.balance_interest == D("3.38")
+    assert march.balance == D("303.38")
+    assert_balances_match_entries()
+
+
+def test_rounding_down_region(line):
+    march = open_account(line)
+    post(march, "300.00", dt.date(2025, 3, 5))  # 3.375 → 3.37 down
+    half_fen = open_account(line)
+    post(half_fen, "101.00", dt.date(2025, 8, 1))  # 0.505 → 0.50 down
+    set_rate(line, 2025, rounding=Rounding.DOWN)
+    settle_year(pooling_region=line.pooling_region, year=2025)
+    assert interest_of(march, "2025") == D("3.37")
+    assert interest_of(half_fen, "2025") == D("0.50")
+
+
+def test_zero_rate_year_posts_nothing_and_completes(line):
+    account = open_account(line)
+    post(account, "1000.00", dt.date(2024, 3, 1))
+    set_rate(line, 2025, rate="0")
+    result = settle_year(pooling_region=line.pooling_region, year=2025)
+    assert result.entries_posted == 0
+    assert not LedgerEntry.objects.filter(kind=EntryKind.INTEREST).exists()
+    assert InterestSettlement.objects.get().status == SettlementStatus.DONE
+
+
+def test_last_years_interest_earns_in_the_opening_balance(line):
+    account = open_account(line)
+    post(account, "1000.00", dt.date(2024, 1, 15))
+    set_rate(line, 2024)
+    set_rate(line, 2025)
+    settle_year(pooling_region=line.pooling_region, year=2024)
+    settle_year(pooling_region=line.pooling_region, year=2025)
+    # 2024: 1000 × 1.5% × 11/12 = 13.75; 2025: (1000 + 13.75) × 1.5% = 15.20625 → 15.21
+    assert interest_of(account, "2024") == D("13.75")
+    assert interest_of(account, "2025") == D("15.21")
+    assert_balances_match_entries()
+
+
+def test_other_regions_accounts_are_left_alone(line):
+    mine = open_account(line)
+    post(mine, "1000.00", dt.date(2024, 3, 1))
+    other_line = region_line(county="320411")
+    theirs = open_account(other_line)
+    post(theirs, "1000.00", dt.date(2024, 3, 1))
+    set_rate(line, 2025)
+    settle_year(pooling_region=line.pooling_region, year=2025)
+    assert interest_of(mine, "2025") == D("15.00")
+    assert interest_of(theirs, "2025") is None
+
+
+# --- closing -----------------------------------------------------------------------------------------
+
+
+def test_account_closing_mid_year_is_settled_to_the_month_before_and_skipped_at_year_end(line):
+    account = open_account(line)
+    post(account, "1000.00", dt.date(2024, 5, 1))
+    post(account, "300.00", dt.date(2025, 3, 10))
+    post(account, "200.00", dt.date(2025, 7, 2))
+    set_rate(line, 2025)
+
+    entry = settle_closing(account=account, closing_date=dt.date(2025, 7, 15))
+    IndividualAccount.objects.filter(pk=account.pk).update(closed_on=dt.date(2025, 7, 15))
+
+    # c = 7: 1000 × 6 + 300 × (7 − 1 − 3) + 200 × 0 = 6900 × 1.5% / 12 = 8.625 → 8.63
+    assert entry.amount == D("8.63")
+    assert (entry.period, entry.booked_on) == ("2025-07", dt.date(2025, 7, 15))
+    again = settle_closing(account=account, closing_date=dt.date(2025, 7, 15))
+    assert again.pk == entry.pk
+    result = settle_year(pooling_region=line.pooling_region, year=2025)
+    assert result.entries_posted == 0  # closed before the year's end
+    account.refresh_from_db()
+    assert account.balance == D("1508.63")
+    assert_balances_match_entries()
+
+
+def test_closing_ignores_the_years_earlier_interest_and_refuses_without_rate(line):
+    account = open_account(line)
+    post(account, "1200.00", dt.date(2024, 5, 1))
+    with pytest.raises(DomainError, match="2025"):
+        settle_closing(account=account, closing_date=dt.date(2025, 3, 1))
+    set_rate(line, 2025)
+    # c = 3: 1200 × 2 × 1.5% / 12 = 3.00
+    assert settle_closing(account=account, closing_date=dt.date(2025, 3, 1)).amount == D("3.00")
+    # closing in January: nothing to settle
+    assert settle_closing(account=open_account(line), closing_date=dt.date(2025, 1, 20)) is None
+
+
+# --- refusals, idempotency, interruption --------------------------------------------------------------
+
+
+def test_missing_rate_refused_with_nothing_written(line):
+    account = open_account(line)
+    post(account, "1000.00", dt.date(2024, 3, 1))
+    with pytest.raises(DomainError) as refused:
+        settle_year(pooling_region=line.pooling_region, year=2025)
+    assert "2025" in refused.value.message
+    assert line.pooling_region.name in refused.value.message
+    assert refused.value.code == "no_interest_rate"
+    assert not LedgerEntry.objects.filter(kind=EntryKind.INTEREST).exists()
+    assert not InterestSettlement.objects.exists()
+
+
+def test_an_earlier_unsettled_year_is_settled_first(line):
+    set_rate(line, 2024)
+    set_rate(line, 2025)
+    with pytest.raises(DomainError, match="2024"):
+        settle_year(pooling_region=line.pooling_region, year=2025)
+    assert not InterestSettlement.objects.exists()
+
+
+def test_run_twice_posts_once(line):
+    accounts = [open_account(line) for _ in range(5)]
+    for account in accounts:
+        post(account, "1000.00", dt.date(2024, 3, 1))
+    set_rate(line, 2025)
+    first = settle_year(pooling_region=line.pooling_region, year=2025, chunk_size=2)
+    second = settle_year(pooling_region=line.pooling_region, year=2025, chunk_size=2)
+    assert (first.entries_posted, second.entries_posted) == (5, 0)
+    assert first.chunks == 3
+    assert LedgerEntry.objects.filter(kind=EntryKind.INTEREST).count() == 5
+    assert_balances_match_entries()
+    runs = InterestSettlement.objects.order_by("id")
+    assert [(r.status, r.entries_posted, r.accounts_done) for r in runs] == [("done", 5, 5), ("done", 0, 5)]
+    assert runs[0].amount_posted == D("75.00")
+
+
+class Killed(Exception):
+    pass
+
+
+def test_interrupted_run_finishes_on_rerun_with_nothing_posted_twice(line):
+    accounts = [open_account(line) for _ in range(5)]
+    for account in accounts:
+        post(account, "1000.00", dt.date(2024, 3, 1))
+    set_rate(line, 2025)
+    seen = []
+
+    def kill_after_first_chunk(done, total):
+        seen.append((done, total))
+        raise Killed
+
+    with pytest.raises(Killed):
+        settle_year(pooling_region=line.pooling_region, year=2025, chunk_size=2, progress=kill_after_first_chunk)
+    assert seen == [(2, 5)]
+    assert LedgerEntry.objects.filter(kind=EntryKind.INTEREST).count() == 2  # the first chunk committed
+    interrupted = InterestSettlement.objects.get()
+    assert (interrupted.status, interrupted.entries_posted) == (SettlementStatus.FAILED, 2)
+    assert_balances_match_entries()
+
+    rerun = settle_year(pooling_region=line.pooling_region, year=2025, chunk_size=2)
+    assert rerun.entries_posted == 3
+    assert LedgerEntry.objects.filter(kind=EntryKind.INTEREST).count() == 5
+    assert {interest_of(a, "2025") for a in accounts} == {D("15.00")}
+    assert_balances_match_entries()
+
+
+# --- the SQL against the pure function ----------------------------------------------------------------
+
+
+def expected_interest(account, year, rate: InterestRate) -> Decimal:
+    opening = D("0")
+    movements = []
+    for booked_on, kind, amount in account.entries.values_list("booked_on", "kind", "amount"):
+        if booked_on.year < year:
+            opening += amount
+        elif booked_on.year == year and kind != EntryKind.INTEREST:
+            movements.append((booked_on.month, amount))
+    return account_interest(opening=opening, movements=movements, rate=rate.rate, rounding=rate.rounding)
+
+
+@pytest.mark.parametrize("rounding", [Rounding.HALF_UP, Rounding.DOWN])
+def test_sql_matches_the_pure_function_on_random_accounts(line, rounding):
+    rng = random.Random(20251231)
+    accounts = [open_account(line) for _ in range(40)]
+    for account in accounts:
+        balance = D("0")
+        for _ in range(rng.randint(0, 7)):
+            year = rng.choice([2023, 2024, 2025, 2025, 2026])
+            day = dt.date(year, rng.randint(1, 12), rng.randint(1, 28))
+            if balance > 0 and rng.random() < 0.25:
+                amount = -(balance * D(rng.randint(1, 100)) / 100).quantize(D("0.01"))
+            else:
+                amount = D(rng.randint(1, 300_000)) / 100
+            component = rng.choice([Component.PERSONAL, Component.GOVERNMENT_SUBSIDY, Component.COLLECTIVE])
+            kind = EntryKind.REVERSAL if amount < 0 else EntryKind.CONTRIBUTION
+            ledger_post(
+                account=account,
+                postings=[Posting(component, kind, amount)],
+                booked_on=day,
+                reference="random",
+                idempotency_key=f"random:{next(_keys)}",
+            )
+            balance += amount
+    rate = set_rate(line, 2025, rate=rng.choice(["0.01500", "0.02750", "0.03125", "0.00350"]), rounding=rounding)
+
+    settle_year(pooling_region=line.pooling_region, year=2025, chunk_size=7)
+
+    for account in accounts:
+        expected = expected_interest(account, 2025, rate)
+        assert (interest_of(account, "2025") or D("0.00")) == expected, account.pk
+    assert_balances_match_entries()
+
+
+postings = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=2),  # which account
+        st.dates(min_value=dt.date(2024, 1, 1), max_value=dt.date(2025, 12, 31)),
+        st.decimals(min_value=D("-500"), max_value=D("3000"), places=2).filter(lambda x: x != 0),
+        st.sampled_from([Component.PERSONAL, Component.GOVERNMENT_SUBSIDY, Component.DONATION]),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(postings=postings, settle_2024=st.booleans())
+def test_the_ledger_always_sums_to_the_cached_balance(line, postings, settle_2024):
+    # Each example in its own savepoint, rolled back, so the examples do not see each other.
+    with transaction.atomic():
+        accounts = [open_account(line) for _ in range(3)]
+        set_rate(line, 2024)
+        set_rate(line, 2025, rate="0.02750")
+        for index, booked_on, amount, component in sorted(postings, key=lambda p: p[1]):
+            kind = EntryKind.REVERSAL if amount < 0 else EntryKind.DONATION
+            ledger_post(
+                account=accounts[index],
+                postings=[Posting(component, kind, amount)],
+                booked_on=booked_on,
+                reference="property",
+                idempotency_key=f"property:{next(_keys)}",
+            )
+        if settle_2024:
+            settle_year(pooling_region=line.pooling_region, year=2024, chunk_size=2)
+            settle_year(pooling_region=line.pooling_region, year=2025, chunk_size=1)
+        else:
+            settle_closing(account=accounts[0], closing_date=dt.date(2025, 9, 30))
+        assert balance_mismatches() == []
+        transaction.set_rollback(True)
+
+
+# --- PostgreSQL: several connections --------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_workers_post_each_account_once_and_rerun_posts_nothing():
+    line = region_line()
+    accounts = [open_account(line) for _ in range(9)]
+    for account in accounts:
+        post(account, "1200.00", dt.date(2024, 3, 1))
+    set_rate(line, 2025)
+    first = settle_year(pooling_region=line.pooling_region, year=2025, chunk_size=2, workers=2)
+    second = settle_year(pooling_region=line.pooling_region, year=2025, chunk_size=2, workers=2)
+    assert (first.entries_posted, second.entries_posted) == (9, 0)
+    assert first.amount_posted == D("162.00")  # 9 × 1200 × 1.5%
+    assert balance_mismatches() == []
+    assert connection.vendor == "postgresql"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_run_killed_half_way_finishes_on_rerun():
+    line = region_line()
+    accounts = [open_account(line) for _ in range(8)]
+    for account in accounts:
+        post(account, "1000.00", dt.date(2024, 3, 1))
+    set_rate(line, 2025)
+
+    def kill(done, total):
+        raise Killed
+
+    with pytest.raises(Killed):
+        settle_year(pooling_region=line.pooling_region, year=2025, chunk_size=2, workers=2, progress=kill)
+    posted = LedgerEntry.objects.filter(kind=EntryKind.INTEREST).count()
+    # what had committed when the stop came: whole chunks only (the other connection finishes its chunk)
+    assert 2 <= posted <= 8 and posted % 2 == 0
+    assert balance_mismatches() == []
+    settle_year(pooling_region=line.pooling_region, year=2025, chunk_size=2, workers=2)
+    assert LedgerEntry.objects.filter(kind=EntryKind.INTEREST).count() == 8
+    assert balance_mismatches() == []
+
+
+# --- check_balances --------------------------------------------------------------------------------------
+
+
+def test_check_balances_passes_when_cached_equals_entries(line):
+    account = open_account(line)
+    post(account, "300.10", dt.date(2025, 3, 5))
+    post(account, "0.20", dt.date(2025, 3, 6), component=Component.GOVERNMENT_SUBSIDY, kind=EntryKind.SUBSIDY)
+    open_account(line)  # no entries at all
+    out = io.StringIO()
+    call_command("check_balances", stdout=out)
+    assert "已核对 2 个账户：0 个账户共 0 处" in out.getvalue()
+
+
+def test_check_balances_lists_each_mismatch_and_fails(line):
+    account = open_account(line)
+    post(account, "300.00", dt.date(2025, 3, 5))
+    post(account, "40.00", dt.date(2025, 3, 5), component=Component.GOVERNMENT_SUBSIDY, kind=EntryKind.SUBSIDY)
+    # the accounts table is not append-only: a careless raw update breaks the cache
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE funds_individualaccount SET balance_personal = balance_personal + 1 WHERE id = %s", [account.pk]
+        )
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("check_balances", stdout=out)
+    text = out.getvalue()
+    assert f"账户 {account.pk}  personal  缓存余额 301.00  明细合计 300.00" in text
+    assert f"账户 {account.pk}  government_subsidy" not in text
+    assert "已核对 1 个账户：1 个账户共 1 处" in text
+    assert balance_mismatches() == [Mismatch(account.pk, "personal", D("301.00"), D("300.00"))]
+
+
+def test_check_balances_sees_an_entry_missing_from_the_cache(line):
+    account = open_account(line)
+    post(account, "300.00", dt.date(2025, 3, 5))
+    LedgerEntry.objects.create(
+        account=account,
+        component=Component.DONATION,
+        kind=EntryKind.DONATION,
+        amount=D("5.00"),
+        booked_on=dt.date(2025, 4, 1),
+    )  # written past ledger_post: the balances did not move
+    assert {(m.component, m.cached, m.summed) for m in balance_mismatches()} == {
+        ("donation", D("0.00"), D("5.00")),
+        ("total", D("300.00"), D("305.00")),
+    }

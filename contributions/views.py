@@ -557,7 +557,7 @@ def _render_policies(request: HttpRequest, *, policy_form=None, rate_form=None, 
     user = request.user
     regions = _pooling_regions(user)
     policies = selectors.policy_queryset(user=user).order_by("pooling_region__code", "-valid_from")
-    rates = selectors.interest_rate_queryset(user=user).order_by("pooling_region__code", "-year")
+    rates = selectors.interest_rate_queryset(user=user).order_by("pooling_region__code", "year")
     listed = regions.prefetch_related(
         Prefetch("contribution_policies", queryset=policies, to_attr="periods"),
         Prefetch("interest_rates", queryset=rates, to_attr="rates"),

@@ -249,3 +249,150 @@ def test_a_clerk_reads_a_persons_account_and_prints_the_statement(page, agent):
     _shot(page, "statement-print.png")
 
     assert page.js_errors == []
+
+
+def _sign_in(page, user) -> None:
+    page.goto("/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_a_clerk_records_a_counter_payment_and_the_account_shows_it(page, agent):
+    from playwright.sync_api import expect
+
+    from contributions.tests.factories import make_policy
+    from enrollment.tests.factories import make_person
+
+    # given: the national tiers in force, a resident of 幸福村, the township clerk
+    line = region_line()
+    make_policy(line)
+    clerk = line.staff(Role.TOWNSHIP_CLERK, username="hutang_clerk")
+    person = make_person(agent.agency.region, name="张建国", birth_date=dt.date(1972, 4, 9))
+    _sign_in(page, clerk)
+
+    # when: they record the payment from the bank's receipt, first with a slip in the amount
+    page.goto(f"/contributions/persons/{person.pk}/")
+    page.click("text=登记柜面缴费")
+    page.fill("#id_year", "2024")
+    page.fill("#id_amount", "350")
+    page.fill("#id_paid_on", "2024-03-05")
+    page.fill("#id_bank_code", "ICBC")
+    page.fill("#id_bank_reference", "20240305-0001")
+    page.click("main form.stacked button[type=submit]")
+
+    # then: the refusal stands next to the amount, in the clerk's language
+    expect(page.locator("#field-amount .errorlist")).to_contain_text("不对应")
+    _shot(page, "payment-refused.png")
+
+    # when: corrected
+    page.fill("#id_amount", "300")
+    page.click("main form.stacked button[type=submit]")
+
+    # then: recorded with the subsidy it earns, and on the account
+    expect(page.locator(".messages")).to_contain_text("个人缴费300元，政府缴费补贴40元")
+    expect(page.locator("#contributions")).to_contain_text("20240305-0001")
+    _shot(page, "contributions-person.png")
+    page.click(".actions >> text=个人账户")
+    expect(page.locator("#account-balance")).to_have_text("340.00")
+    assert page.js_errors == []
+
+
+def test_a_village_agent_uploads_tiers_and_reads_the_renewal_list(page, agent):
+    import io
+
+    from openpyxl import Workbook
+    from playwright.sync_api import expect
+
+    from contributions import services
+    from contributions.tests.factories import make_policy
+    from enrollment.tests.factories import make_person
+
+    line = region_line()
+    make_policy(line)
+    clerk = line.staff(Role.TOWNSHIP_CLERK, username="hutang_clerk")
+    village = agent.agency.region
+    people = [
+        make_person(village, name=name, birth_date=born, phone=f"1390000000{i}")
+        for i, (name, born) in enumerate(
+            [("李秀英", dt.date(1975, 3, 8)), ("王建华", dt.date(1990, 6, 1)), ("陈桂兰", dt.date(1968, 9, 9))]
+        )
+    ]
+    for n, person in enumerate(people):
+        services.contribution_post(
+            actor=clerk,
+            person=person,
+            year=2023,
+            amount="300",
+            paid_on=dt.date(2023, 3, 1),
+            channel="counter",
+            bank_code="ICBC",
+            bank_reference=f"2023-{n}",
+        )
+    services.contribution_post(
+        actor=clerk,
+        person=people[0],
+        year=2024,
+        amount="500",
+        paid_on=dt.date(2024, 3, 1),
+        channel="counter",
+        bank_code="ICBC",
+        bank_reference="2024-0",
+    )
+    _sign_in(page, agent)
+
+    # a filled-in sheet with a tier the year does not have: nothing is imported, the rows say why
+    book = Workbook()
+    book.active.append(["身份证号", "姓名", "选择档次(元)"])
+    book.active.append([people[1].id_number, "王建华", 250])
+    book.active.append([people[2].id_number, "陈桂兰", 300])
+    out = io.BytesIO()
+    book.save(out)
+    page.click("nav >> text=缴费档次")
+    page.fill("#id_year", "2025")
+    page.set_input_files(
+        "#id_file",
+        files=[{"name": "幸福村档次.xlsx", "mimeType": "application/octet-stream", "buffer": out.getvalue()}],
+    )
+    page.click("#import-form button[type=submit]")
+    expect(page.locator("#import-errors")).to_contain_text("未导入任何数据")
+    expect(page.locator("#import-errors tbody tr")).to_have_count(1)
+    expect(page.locator("#import-errors")).to_contain_text("没有250元这一档次")
+    _shot(page, "tier-import-errors.png")
+
+    # the renewal list of 2024: one of three renewed, the two others listed to be reminded
+    page.goto("/contributions/renewals/?year=2024")
+    expect(page.locator("#renewal-list tbody tr")).to_have_count(2)
+    expect(page.locator("#renewal-list")).to_contain_text("王建华")
+    expect(page.locator("#renewal-rates")).to_contain_text("未达标")
+    _shot(page, "renewals.png")
+    assert page.js_errors == []
+
+
+def test_a_city_supervisor_reads_the_policy_periods(page, agent):
+    from playwright.sync_api import expect
+
+    from contributions import services
+    from contributions.tests.factories import make_policy
+
+    line = region_line()
+    line.pooling_region.name = "武进区统筹区"
+    line.pooling_region.save()
+    make_policy(line)
+    supervisor = line.staff(Role.CITY_SUPERVISOR, username="city_supervisor")
+    for year, rate in ((2015, "2.75%"), (2016, "1.5%")):
+        services.interest_rate_set(actor=supervisor, pooling_region=line.pooling_region, year=year, rate=rate)
+    _sign_in(page, supervisor)
+    page.click("nav >> text=缴费政策")
+    section = page.locator(f"#pooling-{line.pooling_region.code}")
+    expect(section).to_contain_text("2012-01-01 起")
+    expect(section.locator("table.rates")).to_contain_text("2.75%")
+
+    # a period whose shares do not add up is refused at the shares
+    page.fill("#id_valid_from", "2027-01-01")
+    page.fill("#id_tiers", "200 40\n500 60")
+    page.fill("#id_county_share", "50")
+    page.click("#policy-form button[type=submit]")
+    expect(page.locator("#field-shares .errorlist")).to_contain_text("合计须为100%")
+    _shot(page, "policies.png")
+    assert page.js_errors == []

@@ -7,6 +7,7 @@ Production (``PORTAL_ENV=production``) refuses to start with a default secret or
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -153,6 +154,10 @@ CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
+# Beat (``celery -A config beat``): the nightly job at 01:30 Shanghai time closes the day that just ended.
+CELERY_BEAT_SCHEDULE = {
+    "nightly": {"task": "portal.nightly", "schedule": crontab(hour=1, minute=30)},
+}
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -1,0 +1,168 @@
+"""The nightly job: whatever is due that night, for every pooling region.
+
+- Year-end interest: every (pooling region, year) whose rate exists, whose year has ended by ``on_date``
+  (on or after 31 December) and that has no completed settlement yet, oldest year first.
+- Default tiers: anyone without a tier choice once the collection window has ended gets the lowest tier.
+
+``on_date`` is the business day the night closes: the Celery task and ``manage.py run_nightly`` default to
+yesterday, so the run at 01:30 on 1 January settles the year that ended at midnight with all of its
+31 December postings. Each step is set-based and idempotent; a second run, or a run after one killed half
+way, finishes what is left and repeats nothing. On PostgreSQL an advisory lock keeps two runs from
+working at the same time (the second one reports that and does nothing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.utils import timezone
+
+from agencies.errors import DomainError
+from agencies.models import PoolingRegion
+from contributions.models import InterestRate
+from contributions.services import default_tiers_assign
+from funds.models import InterestSettlement, SettlementStatus
+from funds.settlement import SettlementResult, settle_year
+
+logger = logging.getLogger(__name__)
+
+# progress(step, done, total): step is a Chinese label such as "结息 统筹区A 2025年度".
+NightlyProgress = Callable[[str, int, int], None]
+
+# A fixed key for pg_try_advisory_lock: one nightly run at a time per database.
+_LOCK_KEY = 7_305_011_230
+
+
+@dataclass
+class NightlyReport:
+    on_date: dt.date
+    settlements: list[SettlementResult] = field(default_factory=list)
+    default_tiers: int = 0
+    failures: list[str] = field(default_factory=list)
+    busy: bool = False  # another run held the lock: this one did nothing
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.busy
+
+    def as_dict(self) -> dict:
+        return {
+            "on_date": self.on_date.isoformat(),
+            "settlements": [
+                {
+                    "pooling_region_id": s.pooling_region_id,
+                    "year": s.year,
+                    "accounts": s.accounts,
+                    "entries_posted": s.entries_posted,
+                    "amount_posted": str(s.amount_posted),
+                    "seconds": round(s.seconds, 3),
+                }
+                for s in self.settlements
+            ],
+            "default_tiers": self.default_tiers,
+            "failures": self.failures,
+            "busy": self.busy,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def business_day() -> dt.date:
+    """The day a run at night closes: yesterday, in the portal's time zone."""
+    return timezone.localdate() - dt.timedelta(days=1)
+
+
+def due_settlements(*, on_date: dt.date) -> list[tuple[PoolingRegion, int]]:
+    """(pooling region, year) pairs to settle: rate set, year ended by on_date, not yet done; oldest first."""
+    last_year = on_date.year if on_date >= dt.date(on_date.year, 12, 31) else on_date.year - 1
+    done = set(InterestSettlement.objects.filter(status=SettlementStatus.DONE).values_list("pooling_region_id", "year"))
+    rates = (
+        InterestRate.objects.filter(year__lte=last_year)
+        .select_related("pooling_region")
+        .order_by("pooling_region__code", "year")
+    )
+    return [(rate.pooling_region, rate.year) for rate in rates if (rate.pooling_region_id, rate.year) not in done]
+
+
+def run_nightly(*, on_date: dt.date, progress: NightlyProgress | None = None, workers: int = 1) -> NightlyReport:
+    """Run everything due on ``on_date``. A failure in one region is recorded and the others still run."""
+    started = time.monotonic()
+    report = NightlyReport(on_date=on_date)
+    if not _lock():
+        report.busy = True
+        logger.warning("nightly run for %s skipped: another run holds the lock", on_date)
+        return report
+    try:
+        _settle_due(report, on_date=on_date, progress=progress, workers=workers)
+        _default_tiers(report, on_date=on_date, progress=progress)
+    finally:
+        _unlock()
+    report.seconds = time.monotonic() - started
+    logger.info(
+        "nightly run for %s: %d settlements, %d default tiers, %d failures in %.1f s",
+        on_date,
+        len(report.settlements),
+        report.default_tiers,
+        len(report.failures),
+        report.seconds,
+    )
+    return report
+
+
+def _settle_due(report: NightlyReport, *, on_date: dt.date, progress: NightlyProgress | None, workers: int) -> None:
+    failed_regions: set[int] = set()
+    for pooling_region, year in due_settlements(on_date=on_date):
+        if pooling_region.pk in failed_regions:
+            continue  # a later year waits for the earlier one
+        step = f"结息 {pooling_region.name} {year}年度"
+
+        def chunk_progress(done: int, total: int, step: str = step) -> None:
+            if progress is not None:
+                progress(step, done, total)
+
+        try:
+            result = settle_year(pooling_region=pooling_region, year=year, progress=chunk_progress, workers=workers)
+        except DomainError as error:
+            failed_regions.add(pooling_region.pk)
+            report.failures.append(f"{step}：{error.message}")
+            continue
+        except Exception as error:  # one region's trouble must not stop the others; logged in full
+            logger.exception("nightly settlement failed: %s %s", pooling_region.code, year)
+            failed_regions.add(pooling_region.pk)
+            report.failures.append(f"{step}：{type(error).__name__}: {error}")
+            continue
+        report.settlements.append(result)
+        if progress is not None and result.accounts == 0:
+            progress(step, 0, 0)
+
+
+def _default_tiers(report: NightlyReport, *, on_date: dt.date, progress: NightlyProgress | None) -> None:
+    step = "未选档次的参保人按最低档"
+    try:
+        report.default_tiers = default_tiers_assign(on_date=on_date)
+    except Exception as error:
+        logger.exception("nightly default tiers failed")
+        report.failures.append(f"{step}：{getattr(error, 'message', None) or f'{type(error).__name__}: {error}'}")
+        return
+    if progress is not None:
+        progress(step, report.default_tiers, report.default_tiers)
+
+
+def _lock() -> bool:
+    if connection.vendor != "postgresql":
+        return True  # SQLite: development, one process
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_LOCK_KEY])
+        return cursor.fetchone()[0]
+
+
+def _unlock() -> None:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])

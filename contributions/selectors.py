@@ -100,6 +100,17 @@ def visible_pooling_region_ids(*, user) -> list[int] | None:
     return sorted(visible)
 
 
+def pooling_prefixes() -> list[tuple[str, int]]:
+    """(code prefix, pooling region id) of every place assigned to a pooling region, most specific first."""
+    assigned = Region.objects.filter(pooling_region__isnull=False).only("code", "level", "pooling_region_id")
+    return sorted(((r.scope_prefix, r.pooling_region_id) for r in assigned), key=lambda item: -len(item[0]))
+
+
+def pooling_region_id_of(region_code: str, prefixes: list[tuple[str, int]]) -> int | None:
+    """The pooling region of a place, from ``pooling_prefixes()`` (a town moved by an adjustment wins)."""
+    return next((pool for prefix, pool in prefixes if region_code.startswith(prefix)), None)
+
+
 def _by_pooling_region(queryset: QuerySet, user) -> QuerySet:
     ids = visible_pooling_region_ids(user=user)
     return queryset if ids is None else queryset.filter(pooling_region_id__in=ids)

@@ -451,16 +451,6 @@ class TierImportResult:
 MAX_IMPORT_ERRORS = 500
 
 
-def _pooling_prefixes() -> list[tuple[str, int]]:
-    """(code prefix, pooling region id) of every place assigned to a pooling region, most specific first."""
-    assigned = Region.objects.filter(pooling_region__isnull=False).only("code", "level", "pooling_region_id")
-    return sorted(((r.scope_prefix, r.pooling_region_id) for r in assigned), key=lambda item: -len(item[0]))
-
-
-def _pooling_region_id_of(region_code: str, prefixes: list[tuple[str, int]]) -> int | None:
-    return next((pool for prefix, pool in prefixes if region_code.startswith(prefix)), None)
-
-
 def tier_choices_import(*, actor, year: int, file_name: str, content: bytes) -> TierImportResult:
     """A batch of tier choices from the template (or any sheet with 身份证号 and 缴费档次 columns): all or nothing.
 
@@ -498,7 +488,7 @@ def tier_choices_import(*, actor, year: int, file_name: str, content: bytes) -> 
         chunk = numbers[start : start + 1000]
         for person in scoped(InsuredPerson.objects.all(), actor).filter(id_number__in=chunk):
             persons[person.id_number] = person
-    prefixes = _pooling_prefixes()
+    prefixes = selectors.pooling_prefixes()
     tables: dict[int, dict[Decimal, Decimal] | None] = {}
     person_ids = [p.pk for p in persons.values()]
     current = {c.person_id: c for c in TierChoice.objects.filter(year=year, person_id__in=person_ids)}
@@ -514,7 +504,7 @@ def tier_choices_import(*, actor, year: int, file_name: str, content: bytes) -> 
         if name and name != person.name:
             errors.append(RowError(row_number, f"姓名“{name}”与身份证号登记的姓名不符，请核对。"))
             continue
-        pool_id = _pooling_region_id_of(person.region_code, prefixes)
+        pool_id = selectors.pooling_region_id_of(person.region_code, prefixes)
         if pool_id not in tables:
             try:
                 pool = PoolingRegion.objects.get(pk=pool_id)
@@ -605,7 +595,7 @@ def default_tiers_assign(*, on_date: dt.date) -> int:
     the next year has begun. Set-based, in chunks of one INSERT each, every chunk its own transaction; safe
     to kill and run again. Returns how many choices it added; each region and year done leaves an audit row.
     """
-    prefixes = _pooling_prefixes()
+    prefixes = selectors.pooling_prefixes()
     assigned_total = 0
     for pooling_region in PoolingRegion.objects.order_by("pk"):
         own = [prefix for prefix, pool in prefixes if pool == pooling_region.pk]

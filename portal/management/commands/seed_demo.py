@@ -26,6 +26,7 @@ from django.db.models import DateTimeField, Max, Model
 from simple_history.utils import bulk_create_with_history
 
 from agencies.models import Agency, PoolingRegion, Region, RegionLevel, Role, User
+from contributions.demo import seed_contributions
 from enrollment import idnumber
 from enrollment.models import (
     CERTIFYING_DEPARTMENTS,
@@ -935,6 +936,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"  已写入参保人 {done}/{target}（{seconds:.1f} 秒）")
 
         added = seed_demo_data(persons=persons, seed=seed, progress=progress)
+        # Contribution policy, rates and a few years of contributions for those who have none yet
+        # (here, not in seed_demo_data: the person-search benchmark needs no money).
+        paid = seed_contributions(
+            reference_date=REFERENCE_DATE, seed_user=User.objects.filter(username="admin").first()
+        )
         total = InsuredPerson.objects.count()
         if added:
             self.stdout.write(
@@ -944,6 +950,8 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(self.style.SUCCESS(f"演示数据已存在：共有参保人 {total} 名，未新增。"))
+        if paid:
+            self.stdout.write(f"新增缴费记录 {paid} 笔（含个人账户及明细）。")
         self.print_logins()
 
     def print_logins(self) -> None:

@@ -17,7 +17,7 @@ from typing import IO, Any
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -39,21 +39,44 @@ SECTION_FONT = Font(name="SimSun", size=12, bold=True)
 BOLD = Font(name="SimSun", bold=True)
 PLAIN = Font(name="SimSun")
 SMALL = Font(name="SimSun", size=9, color="555555")
+FONT_NAMES = {
+    id(TITLE_FONT): "title",
+    id(SECTION_FONT): "section",
+    id(BOLD): "bold",
+    id(PLAIN): "plain",
+    id(SMALL): "small",
+}
+
+
+def _style(ws: Worksheet, *, font: Font, boxed: bool, header: bool, money: bool, align: str | None) -> str:
+    """The name of a workbook style for this look, registered on first use.
+
+    Setting font, border and alignment cell by cell costs openpyxl a hash of each style object every time
+    (about 15 s for a village of 500); a named style is looked up by name.
+    """
+    name = f"对账单-{FONT_NAMES[id(font)]}-{int(boxed)}{int(header)}{int(money)}-{align or ''}"
+    workbook = ws.parent
+    if name not in workbook.named_styles:
+        style = NamedStyle(name=name, font=BOLD if header else font, hidden=True)  # kept out of Excel's gallery
+        if boxed or header:
+            style.border = BOX
+        if header:
+            style.fill = HEADER_FILL
+            style.alignment = Alignment(horizontal="center", vertical="center")
+        elif money:
+            style.number_format = MONEY_FORMAT
+            style.alignment = Alignment(horizontal="right")
+        elif align:
+            style.alignment = Alignment(horizontal=align, vertical="center", wrap_text=True)
+        workbook.add_named_style(style)
+    return name
 
 
 def _cell(ws: Worksheet, value: Any, *, font: Font = PLAIN, boxed: bool = False, header: bool = False, align=None):
     cell = WriteOnlyCell(ws, value=value)
-    cell.font = BOLD if header else font
-    if boxed or header:
-        cell.border = BOX
-    if header:
-        cell.fill = HEADER_FILL
-        cell.alignment = Alignment(horizontal="center", vertical="center")
-    elif isinstance(value, Decimal):
-        cell.number_format = MONEY_FORMAT
-        cell.alignment = Alignment(horizontal="right")
-    elif align:
-        cell.alignment = Alignment(horizontal=align, vertical="center", wrap_text=True)
+    cell.style = _style(
+        ws, font=font, boxed=boxed, header=header, money=isinstance(value, Decimal) and not header, align=align
+    )
     return cell
 
 

@@ -166,8 +166,8 @@ def _village_part(request: HttpRequest, pk: int):
 @login_required
 @require_GET
 def village_statements_xlsx(request: HttpRequest, pk: int) -> FileResponse:
-    """One workbook, one sheet per person. Built while the clerk waits: a part of 500 persons takes a few
-    seconds, so no background job is needed; bigger villages are split into parts by the page."""
+    """One workbook, one sheet per person, built while the clerk waits (see ``VILLAGE_PART_SIZE``: a part
+    takes a few seconds); a bigger village is offered in parts by the page, so no request runs long."""
     village, items, year, part, parts = _village_part(request, pk)
     suffix = (f"_{year}" if year else "") + (f"_第{part}部分" if parts > 1 else "")
     return _xlsx_response(

@@ -247,6 +247,17 @@ def test_a_clerk_reads_a_persons_account_and_prints_the_statement(page, agent):
     expect(page.locator(".site-header")).to_be_hidden()
     expect(page.locator(".actions")).to_be_hidden()
     _shot(page, "statement-print.png")
+    page.emulate_media(media="screen")
+
+    # the village's statements in one go: the township clerk chooses the village
+    page.click("nav >> text=对账单")
+    page.select_option("#village", agent.agency.region.code)
+    page.click("main form button[type=submit]")
+    expect(page.locator("main")).to_contain_text("共1个个人账户")
+    _shot(page, "village-statements.png")
+    with page.expect_download() as download:
+        page.click("text=Excel（每人一个工作表）")
+    assert download.value.suggested_filename.endswith(".xlsx")
 
     assert page.js_errors == []
 

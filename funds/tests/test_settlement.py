@@ -432,3 +432,14 @@ def test_check_balances_sees_an_entry_missing_from_the_cache(line):
         ("donation", D("0.00"), D("5.00")),
         ("total", D("300.00"), D("305.00")),
     }
+
+
+# --- bench interest: refusals (the run itself is CI's smoke test on a database of its own) ---------------
+
+
+def test_bench_refuses_sqlite_or_a_database_with_other_data(line):
+    make_person(line.village)  # a real person: the bench would TRUNCATE them
+    expected = "只在 PostgreSQL 上运行" if connection.vendor == "sqlite" else "基准测试以外的数据"
+    with pytest.raises(CommandError, match=expected):
+        call_command("bench", "interest", "--accounts", "10", stdout=io.StringIO())
+    assert LedgerEntry.objects.count() == 0

@@ -768,6 +768,10 @@ def contribution_post(
     try:
         with transaction.atomic():
             person = _lock_person(person)
+            # A retry that waited on the lock above finds the payment its twin just posted.
+            existing = Contribution.objects.filter(bank_code=bank_code, bank_reference=bank_reference).first()
+            if existing is not None:
+                return _retry_of(existing, **retry)
             _require_active(person)
             earlier = Contribution.objects.filter(person=person, year=year).first()
             if earlier is not None:

@@ -218,6 +218,17 @@ def unsettled_earlier_years(*, pooling_region, year: int) -> list[int]:
     return sorted(with_rate - done)
 
 
+def _refuse_if_earlier_unsettled(*, pooling_region, year: int) -> None:
+    # The opening balance must already hold every earlier year's interest.
+    earlier = unsettled_earlier_years(pooling_region=pooling_region, year=year)
+    if earlier:
+        raise DomainError(
+            f"{pooling_region.name}的 {'、'.join(map(str, earlier))} 年度尚未完成结息，请先按年度顺序结算，"
+            f"未写入任何记录。",
+            code="earlier_year_unsettled",
+        )
+
+
 def _chunks(*, pooling_region_id: int, chunk_size: int) -> list[_Chunk]:
     """Id ranges of about ``chunk_size`` of the region's accounts each, walked along its (region, id) index."""
     chunks: list[_Chunk] = []
@@ -240,13 +251,11 @@ def _chunks(*, pooling_region_id: int, chunk_size: int) -> list[_Chunk]:
         last = hi
 
 
-def _settle_chunk(*, chunk: _Chunk, params: dict, rounding: str, fast_commit: bool) -> tuple[int, Decimal]:
+def _settle_chunk(*, chunk: _Chunk, params: dict, rounding: str) -> tuple[int, Decimal]:
     """One chunk in one transaction: entries appended, balances moved, the run's counters moved."""
     params = {**params, "lo": chunk.lo, "hi": chunk.hi}
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            if fast_commit:
-                cursor.execute("SET LOCAL synchronous_commit = off")
             # A chunk's entries sort in memory; compiling the plan would cost more than it saves.
             cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute("SET LOCAL jit = off")
@@ -273,27 +282,18 @@ def settle_year(
     progress: Progress | None = None,
     workers: int = 1,
     actor=None,
-    fast_commit: bool = False,
 ) -> SettlementResult:
     """Post the year-end interest (period "YYYY", booked 31 December) to every open account of the region.
 
     Refuses, with nothing written, when the region has no rate for the year or an earlier year with a rate
     is not settled yet. ``progress(done, total)`` is called after each chunk with accounts looked at so far.
     ``workers`` > 1 runs chunks on that many database connections at once (PostgreSQL, outside any
-    transaction). ``fast_commit`` commits each chunk without waiting for the WAL flush: a crash may then lose
-    the last chunks committed, never part of one, and a re-run posts them; the bench uses it, the nightly
-    job does not.
+    transaction). Each chunk commits with the server's own durability settings: there are only a few.
     """
     if chunk_size < 1 or workers < 1:
         raise ValueError("chunk_size and workers are at least 1")
     rate = rate_for(pooling_region=pooling_region, year=year)
-    earlier = unsettled_earlier_years(pooling_region=pooling_region, year=year)
-    if earlier:
-        raise DomainError(
-            f"{pooling_region.name}{'、'.join(map(str, earlier))} 年度尚未完成结息，请先按年度顺序结算，"
-            f"未写入任何记录。",
-            code="earlier_year_unsettled",
-        )
+    _refuse_if_earlier_unsettled(pooling_region=pooling_region, year=year)
     if workers > 1 and (connection.vendor != "postgresql" or connection.in_atomic_block):
         workers = 1  # other connections could not see this transaction's rows, and SQLite has one writer
 
@@ -324,9 +324,7 @@ def settle_year(
     entries = 0
     amount = ZERO
     done = 0
-    results = _run_chunks(
-        chunks=chunks, params=params, rounding=rate.rounding, workers=workers, fast_commit=fast_commit
-    )
+    results = _run_chunks(chunks=chunks, params=params, rounding=rate.rounding, workers=workers)
     try:
         for chunk_entries, chunk_amount, chunk in results:
             entries += chunk_entries
@@ -357,11 +355,11 @@ def _mark(settlement: InterestSettlement, status: str, *, error: str = "") -> No
     InterestSettlement.objects.filter(pk=settlement.pk).update(status=status, finished_at=timezone.now(), error=error)
 
 
-def _run_chunks(*, chunks: list[_Chunk], params: dict, rounding: str, workers: int, fast_commit: bool):
+def _run_chunks(*, chunks: list[_Chunk], params: dict, rounding: str, workers: int):
     """Yield (entries, amount, chunk) as chunks commit; with workers > 1, chunks run on several connections."""
     if workers == 1:
         for chunk in chunks:
-            yield (*_settle_chunk(chunk=chunk, params=params, rounding=rounding, fast_commit=fast_commit), chunk)
+            yield (*_settle_chunk(chunk=chunk, params=params, rounding=rounding), chunk)
         return
 
     todo: queue.SimpleQueue[_Chunk] = queue.SimpleQueue()
@@ -378,7 +376,7 @@ def _run_chunks(*, chunks: list[_Chunk], params: dict, rounding: str, workers: i
                 except queue.Empty:
                     return
                 try:
-                    result = _settle_chunk(chunk=chunk, params=params, rounding=rounding, fast_commit=fast_commit)
+                    result = _settle_chunk(chunk=chunk, params=params, rounding=rounding)
                 except BaseException as error:  # handed to the caller's thread
                     finished.put(error)
                     return
@@ -409,6 +407,7 @@ def settle_closing(*, account: IndividualAccount, closing_date: dt.date, actor=N
     """
     year, month = closing_date.year, closing_date.month
     rate = rate_for(pooling_region=account.pooling_region, year=year)
+    _refuse_if_earlier_unsettled(pooling_region=account.pooling_region, year=year)
     period = closing_period(closing_date)
     with transaction.atomic():
         # Lock the account first (the order every posting uses), then read its entries.

@@ -214,6 +214,18 @@ def test_an_earlier_unsettled_year_is_settled_first(line):
     assert not InterestSettlement.objects.exists()
 
 
+def test_closing_waits_for_last_years_settlement(line):
+    account = open_account(line)
+    post(account, "1000.00", dt.date(2024, 1, 15))
+    set_rate(line, 2024)
+    set_rate(line, 2025)
+    with pytest.raises(DomainError, match="2024"):
+        settle_closing(account=account, closing_date=dt.date(2025, 5, 10))
+    settle_year(pooling_region=line.pooling_region, year=2024)  # 1000 × 1.5% × 11/12 = 13.75
+    # c = 5: 1013.75 × 4 × 1.5% / 12 = 5.06875 → 5.07
+    assert settle_closing(account=account, closing_date=dt.date(2025, 5, 10)).amount == D("5.07")
+
+
 def test_run_twice_posts_once(line):
     accounts = [open_account(line) for _ in range(5)]
     for account in accounts:
@@ -319,8 +331,8 @@ postings = st.lists(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(postings=postings, settle_2024=st.booleans())
-def test_the_ledger_always_sums_to_the_cached_balance(line, postings, settle_2024):
+@given(postings=postings, year_end_2025=st.booleans())
+def test_the_ledger_always_sums_to_the_cached_balance(line, postings, year_end_2025):
     # Each example in its own savepoint, rolled back, so the examples do not see each other.
     with transaction.atomic():
         accounts = [open_account(line) for _ in range(3)]
@@ -335,8 +347,8 @@ def test_the_ledger_always_sums_to_the_cached_balance(line, postings, settle_202
                 reference="property",
                 idempotency_key=f"property:{next(_keys)}",
             )
-        if settle_2024:
-            settle_year(pooling_region=line.pooling_region, year=2024, chunk_size=2)
+        settle_year(pooling_region=line.pooling_region, year=2024, chunk_size=2)
+        if year_end_2025:
             settle_year(pooling_region=line.pooling_region, year=2025, chunk_size=1)
         else:
             settle_closing(account=accounts[0], closing_date=dt.date(2025, 9, 30))

@@ -193,7 +193,6 @@ class Command(BaseCommand):
             chunk_size=chunk_size,
             progress=progress,
             workers=workers,
-            fast_commit=True,
         )
         seconds = result.seconds
         self.stdout.write(

@@ -588,8 +588,8 @@ def tier_choices_import(*, actor, year: int, file_name: str, content: bytes) -> 
 
 
 def default_tiers_assign(*, on_date: dt.date) -> int:
-    """Once a region's collection window for a year has ended, every active person under 60 without a choice
-    (and without a payment) for that year gets the lowest tier (source: default).
+    """Once a region's collection window for a year has ended, every active person under 60 (on 1 January),
+    enrolled by the window's end, without a choice or a payment for that year gets the lowest tier (source: default).
 
     Looks at the year of ``on_date`` and the year before: a window ending on 31 December has ended only when
     the next year has begun. Set-based, in chunks of one INSERT each, every chunk its own transaction; safe
@@ -631,6 +631,8 @@ def _default_tiers_for(
     persons = (
         InsuredPerson.objects.filter(where, status=PersonStatus.ACTIVE)
         .filter(birth_date__gt=rules.add_years(dt.date(year, 1, 1), -rules.PENSION_AGE))
+        # Not those who joined after the window closed: that year was never theirs to pay.
+        .filter(Q(enrolled_on__isnull=True) | Q(enrolled_on__lte=window_end))
         .filter(~Exists(TierChoice.objects.filter(person=OuterRef("pk"), year=year)))
         .filter(~Exists(Contribution.objects.filter(person=OuterRef("pk"), year=year)))
         .order_by("pk")

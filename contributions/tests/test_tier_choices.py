@@ -214,6 +214,7 @@ def test_default_lowest_tier_once_the_window_has_ended(line):
     chose, silent, paid = (make_person(line.village, name=n) for n in ("选了", "没选", "已缴"))
     old = make_person(line.village, name="老人", birth_date=D(1960, 1, 1))  # 64 on 1 January 2024
     make_person(line.village, name="注销", status=PersonStatus.CANCELLED)
+    make_person(line.village, name="新参保", enrolled_on=D(2024, 4, 1))  # joined after the window closed
     services.tier_choice_record(actor=agent, person=chose, year=2024, amount="500")
     pay(line, paid, "300")
     # the window is open on 31 March: nothing yet

@@ -267,6 +267,10 @@ def _settle_chunk(*, chunk: _Chunk, params: dict, rounding: str) -> tuple[int, D
             cursor.execute(SQLITE_COUNT_SQL, params)
             entries, amount = cursor.fetchone()
         amount = Decimal(str(amount)).quantize(Decimal("0.01"))
+        if connection.vendor == "postgresql":
+            # Check the entries' foreign keys now, not at commit, so that the run's row (below, shared by
+            # all connections) stays locked only for an instant.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(
             _COUNTERS_SQL,
             {"accounts": chunk.accounts, "entries": entries, "amount": amount, "settlement": params["settlement"]},

@@ -13,6 +13,7 @@ nothing but its own data (a fresh, migrated scratch database); anywhere else it 
 
 import datetime as dt
 import json
+import os
 import sys
 import time
 from decimal import Decimal
@@ -187,6 +188,7 @@ class Command(BaseCommand):
         def progress(done: int, total: int) -> None:
             self.stdout.write(f"  结息进度 {done}/{total}")
 
+        load_before = os.getloadavg()[0]  # other work on the machine slows the run: say so beside the figures
         result = settle_year(
             pooling_region=pooling,
             year=year,
@@ -194,6 +196,7 @@ class Command(BaseCommand):
             progress=progress,
             workers=workers,
         )
+        load_after = os.getloadavg()[0]
         seconds = result.seconds
         self.stdout.write(
             f"结息：入账 {result.entries_posted} 笔，共 {result.amount_posted} 元，{result.chunks} 批，{seconds:.2f} 秒。"
@@ -232,6 +235,9 @@ class Command(BaseCommand):
             "workers": workers,
             "mismatches": mismatches,
             "balance_mismatches": balance_errors,
+            "load_before": round(load_before, 2),
+            "load_after": round(load_after, 2),
+            "cpus": os.cpu_count(),
         }
         self.stdout.write(json.dumps(figures))
         if mismatches or balance_errors:

@@ -1,6 +1,7 @@
 """Money: Decimal yuan with two places (fen), one precision for the whole project, and the one place
 where amounts are parsed and rounded. A float never touches money."""
 
+import re
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import models
@@ -12,6 +13,7 @@ MONEY_MAX_DIGITS = 14  # up to 999,999,999,999.99 yuan: a province's fund, with 
 MONEY_PLACES = 2
 FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
+_AMOUNT_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 
 class Rounding(models.TextChoices):
@@ -41,6 +43,11 @@ def parse_money(raw, *, field: str = "amount", allow_zero: bool = False, allow_n
         text = text[1:].strip()
     if text.endswith("元"):
         text = text[:-1].strip()
+    # Plain digits with an optional sign and point only: Decimal alone would take "1e3" or "1_000".
+    if not _AMOUNT_TEXT.fullmatch(text):
+        raise DomainError(
+            f"金额“{raw}”格式不正确，请填写数字，例如 300 或 300.00。", code="invalid_amount", field=field
+        )
     try:
         value = Decimal(text)
     except InvalidOperation:

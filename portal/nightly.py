@@ -57,6 +57,7 @@ class NightlyReport:
             "settlements": [
                 {
                     "pooling_region_id": s.pooling_region_id,
+                    "pooling_region": s.pooling_region_name,
                     "year": s.year,
                     "accounts": s.accounts,
                     "entries_posted": s.entries_posted,

@@ -36,7 +36,7 @@ class Command(BaseCommand):
             raise CommandError("另一个夜间批处理正在运行，本次未做任何处理。")
         for result in report.settlements:
             self.stdout.write(
-                f"结息 {result.year}年度（统筹区 {result.pooling_region_id}）：账户 {result.accounts} 个，"
+                f"结息 {result.pooling_region_name} {result.year}年度：账户 {result.accounts} 个，"
                 f"入账 {result.entries_posted} 笔，共 {result.amount_posted} 元，{result.seconds:.1f} 秒"
             )
         if not report.settlements:

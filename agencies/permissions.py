@@ -17,6 +17,19 @@ class Action(StrEnum):
     RECORD_COUNTER_PAYMENT = "record_counter_payment"
     POST_BANK_FILE_PAYMENT = "post_bank_file_payment"
     RECORD_SUBSIDY = "record_subsidy"
+    # Benefits.
+    SET_PENSION_PARAMETERS = "set_pension_parameters"
+    SUBMIT_CLAIM = "submit_claim"
+    MANAGE_AWARD = "manage_award"  # suspend, resume, stop; review back pay
+    RUN_PAYROLL = "run_payroll"
+    CONFIRM_RECIPIENTS = "confirm_recipients"
+    RECORD_YEARLY_CHECK = "record_yearly_check"
+    LOAD_DEATH_LIST = "load_death_list"
+    RECORD_DEATH = "record_death"
+    SETTLE_DEATH = "settle_death"
+    RECOVER_OVERPAYMENT = "recover_overpayment"
+    REQUEST_TRANSFER = "request_transfer"
+    APPROVE_TRANSFER = "approve_transfer"
 
 
 ALLOWED: dict[Action, frozenset[str]] = {
@@ -30,6 +43,18 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.RECORD_COUNTER_PAYMENT: frozenset({Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
     Action.POST_BANK_FILE_PAYMENT: frozenset({Role.COUNTY_FUND_OFFICER}),
     Action.RECORD_SUBSIDY: frozenset({Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
+    Action.SET_PENSION_PARAMETERS: frozenset({Role.CITY_SUPERVISOR, Role.ADMINISTRATOR}),
+    Action.SUBMIT_CLAIM: frozenset({Role.VILLAGE_AGENT, Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
+    Action.MANAGE_AWARD: frozenset({Role.COUNTY_APPROVER}),
+    Action.RUN_PAYROLL: frozenset({Role.COUNTY_FUND_OFFICER}),
+    Action.CONFIRM_RECIPIENTS: frozenset({Role.VILLAGE_AGENT, Role.TOWNSHIP_CLERK}),
+    Action.RECORD_YEARLY_CHECK: frozenset({Role.VILLAGE_AGENT, Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
+    Action.LOAD_DEATH_LIST: frozenset({Role.COUNTY_CLERK, Role.COUNTY_APPROVER}),
+    Action.RECORD_DEATH: frozenset({Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
+    Action.SETTLE_DEATH: frozenset({Role.COUNTY_APPROVER}),
+    Action.RECOVER_OVERPAYMENT: frozenset({Role.COUNTY_CLERK, Role.COUNTY_FUND_OFFICER}),
+    Action.REQUEST_TRANSFER: frozenset({Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
+    Action.APPROVE_TRANSFER: frozenset({Role.COUNTY_APPROVER}),
 }
 
 

@@ -47,3 +47,17 @@ def get_scoped_or_404(queryset: QuerySet[M], user, **lookup) -> M:
 def code_in_scope(user, region_code: str) -> bool:
     prefix = scope_prefix(user)
     return prefix is not None and region_code.startswith(prefix)
+
+
+def covers_pooling_region(user, pooling_region) -> bool:
+    """Whether the user's scope holds every place of the pooling region (its policy, payroll and funds are
+    the whole region's, so only such a user may set or run them)."""
+    from agencies.models import Region
+
+    prefix = scope_prefix(user)
+    if prefix is None:
+        return False
+    if prefix == EVERYWHERE:
+        return True
+    codes = list(Region.objects.filter(pooling_region=pooling_region).values_list("code", flat=True))
+    return bool(codes) and all(code.startswith(prefix) for code in codes)

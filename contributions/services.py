@@ -32,7 +32,7 @@ from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion, Region, RegionLevel
 from agencies.money import ZERO, Rounding, parse_money
 from agencies.permissions import Action, can
-from agencies.scope import EVERYWHERE, code_in_scope, scope_prefix, scoped
+from agencies.scope import code_in_scope, covers_pooling_region, scope_prefix, scoped
 from contributions import policy as rules
 from contributions import selectors, xlsx
 from contributions.models import (
@@ -98,13 +98,9 @@ def _require_in_scope(actor, region_code: str) -> None:
 
 def _require_covers(actor, pooling_region: PoolingRegion) -> None:
     """Policy is set only by someone whose jurisdiction covers every place of the pooling region."""
-    prefix = scope_prefix(actor)
-    if prefix is None:
+    if scope_prefix(actor) is None:
         raise NotPermitted()
-    if prefix == EVERYWHERE:
-        return
-    codes = list(Region.objects.filter(pooling_region=pooling_region).values_list("code", flat=True))
-    if not codes or not all(code.startswith(prefix) for code in codes):
+    if not covers_pooling_region(actor, pooling_region):
         raise DomainError(f"{pooling_region.name}不在您的管辖范围内，不能设置其政策。", code="out_of_scope")
 
 

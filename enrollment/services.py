@@ -687,3 +687,30 @@ def dual_enrollment_resolve(*, actor, flag: DualEnrollmentFlag, resolution: str)
         flag.resolved_by = actor
         flag.save(update_fields=["resolution", "resolved_at", "resolved_by"])
     return flag
+
+
+# --- changes made by other apps' business (death, transfer, another pension) ----------------------------
+
+
+def person_cancel(*, actor, person: InsuredPerson, on: dt.date, reason: str) -> InsuredPerson:
+    """Cancel (注销) a person as the outcome of a benefit or transfer decision already approved there."""
+    with transaction.atomic():
+        person = InsuredPerson.objects.select_for_update().get(pk=person.pk)
+        if person.status == PersonStatus.CANCELLED:
+            return person
+        person.status = PersonStatus.CANCELLED
+        person.cancelled_on = on
+        _save_person(person, actor=actor, reason=reason)
+    return person
+
+
+def person_rehome(*, actor, person: InsuredPerson, village: Region, reason: str) -> InsuredPerson:
+    """Move a person's record to another village (a transfer booked in); the insurance number stays."""
+    if village.level != RegionLevel.VILLAGE:
+        raise DomainError("请选择村（社区）一级的区划。", code="not_a_village", field="village")
+    with transaction.atomic():
+        person = InsuredPerson.objects.select_for_update().get(pk=person.pk)
+        person.village = village
+        person.region_code = village.code
+        _save_person(person, actor=actor, reason=reason)
+    return person

@@ -37,6 +37,14 @@ class EntryKind(models.TextChoices):
     GOVERNMENT_PAID = "government_paid", _("政府代缴")
     INTEREST = "interest", _("记息")
     REVERSAL = "reversal", _("冲正")
+    # Money leaving the account (negative amounts), and a transfer's arrival.
+    PENSION = "pension", _("个人账户养老金支付")
+    TRANSFER_OUT = "transfer_out", _("转出")
+    TRANSFER_IN = "transfer_in", _("转入")
+    REFUND = "refund", _("退费")
+    INHERITANCE = "inheritance", _("继承支付")
+    RECOVERY = "recovery", _("冲抵多发待遇")
+    FORFEIT = "forfeit", _("政府补助收回基金")
 
 
 class IndividualAccount(models.Model):

@@ -1,0 +1,356 @@
+"""The monthly payroll of a pooling region: prepared as a draft (the preview, repeatable), then confirmed.
+
+Prepare is one ``INSERT ... SELECT``: every award in payment for the month with the amounts of its period in
+effect, plus approved back pay and benefit offsets of overpayments. Confirm takes the account part of each
+pension line from its individual account, in chunks of lines (one transaction each): the ledger debits are
+set-based (``funds.bulk.debit_in_proportion``), taken while the account has money; what the account cannot
+cover is paid by the fund (``fund_paid``). A confirm killed half way leaves the run ``confirming``; confirming
+again finishes the lines not yet debited (``debited``) and takes nothing twice (the ledger's unique keys).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, Least
+from django.utils import timezone
+
+from agencies.errors import Conflict, DomainError, NotPermitted
+from agencies.models import PoolingRegion
+from agencies.money import ZERO
+from agencies.permissions import Action, can
+from agencies.scope import covers_pooling_region
+from benefits import calc
+from benefits.models import (
+    Arrear,
+    ArrearStatus,
+    AwardCategory,
+    AwardEvent,
+    LineKind,
+    Overpayment,
+    OverpaymentStatus,
+    PayrollLine,
+    PayrollRun,
+    PayrollStatus,
+    RecoveryMethod,
+    RecoveryStep,
+)
+from funds.bulk import debit_in_proportion
+from funds.models import EntryKind
+
+Progress = Callable[[int, int], None]
+
+_LINE_COLUMNS = """(run_id, award_id, person_id, region_code, kind, category, basic_pension, account_pension,
+    account_paid, fund_paid, total, debited, bank_code, bank_account, payout_status)"""
+
+# Each award in payment for the month, with its period in effect (the latest live one starting by the month).
+_PENSION_LINES_SQL = f"""
+INSERT INTO benefits_payrollline {_LINE_COLUMNS}
+SELECT %(run)s, a.id, a.person_id, a.region_code, 'pension', a.category, p.basic_pension, p.account_pension,
+       0, 0, p.total, %(false)s, a.bank_code, a.bank_account, 'pending'
+FROM benefits_award a
+JOIN benefits_awardperiod p ON p.award_id = a.id AND p.replaced_by_id IS NULL
+WHERE a.pooling_region_id = %(region)s
+  AND a.start_month <= %(month)s
+  AND (a.paid_until IS NULL OR a.paid_until > %(month)s)
+  AND p.valid_from = (
+      SELECT MAX(q.valid_from) FROM benefits_awardperiod q
+      WHERE q.award_id = a.id AND q.replaced_by_id IS NULL AND q.valid_from <= %(month)s
+  )
+ORDER BY a.id
+"""
+
+# Approved back pay not yet paid, one line per award in payment: paid by the fund with the month.
+_ARREARS_LINES_SQL = f"""
+INSERT INTO benefits_payrollline {_LINE_COLUMNS}
+SELECT %(run)s, a.id, a.person_id, a.region_code, 'arrears', a.category, SUM(r.amount), 0,
+       0, 0, SUM(r.amount), %(true)s, a.bank_code, a.bank_account, 'pending'
+FROM benefits_arrear r
+JOIN benefits_award a ON a.id = r.award_id
+WHERE a.pooling_region_id = %(region)s AND a.status = 'active'
+  AND r.status = 'approved' AND r.payroll_line_id IS NULL
+GROUP BY a.id, a.person_id, a.region_code, a.category, a.bank_code, a.bank_account
+HAVING SUM(r.amount) <> 0
+"""
+
+# The oldest open overpayment offset against benefits, per award in payment, for at most what is outstanding.
+_RECOVERY_LINES_SQL = f"""
+INSERT INTO benefits_payrollline {_LINE_COLUMNS}
+SELECT %(run)s, a.id, a.person_id, a.region_code, 'recovery', a.category,
+       -(CASE WHEN o.offset_per_month < o.amount - o.recovered THEN o.offset_per_month
+              ELSE o.amount - o.recovered END), 0, 0, 0,
+       -(CASE WHEN o.offset_per_month < o.amount - o.recovered THEN o.offset_per_month
+              ELSE o.amount - o.recovered END),
+       %(true)s, a.bank_code, a.bank_account, 'pending'
+FROM benefits_overpayment o
+JOIN benefits_award a ON a.id = o.award_id
+WHERE a.pooling_region_id = %(region)s AND a.status = 'active'
+  AND o.status = 'open' AND o.offset_per_month > 0
+  AND o.id = (SELECT MIN(o2.id) FROM benefits_overpayment o2
+              WHERE o2.award_id = o.award_id AND o2.status = 'open' AND o2.offset_per_month > 0)
+  AND EXISTS (SELECT 1 FROM benefits_payrollline l
+              WHERE l.run_id = %(run)s AND l.award_id = a.id AND l.kind = 'pension')
+"""
+
+_DEBIT_SOURCE_SQL = """
+SELECT l.id AS line_id, acc.id AS account_id, l.account_pension AS requested
+FROM benefits_payrollline l
+JOIN funds_individualaccount acc ON acc.person_id = l.person_id
+WHERE l.run_id = %s AND l.id BETWEEN %s AND %s AND l.kind = 'pension'
+  AND NOT l.debited AND l.account_pension > 0
+"""
+
+
+@dataclass(frozen=True)
+class Timetable:
+    funding_request_by: dt.date
+    finance_transfer_by: dt.date
+    bank_credit_by: dt.date
+
+
+def timetable(run: PayrollRun) -> Timetable:
+    """The month's deadlines from the region's parameters (Linyi: the 10th, 15th and 20th)."""
+    from benefits.services import parameters_for
+
+    try:
+        row = parameters_for(run.pooling_region, run.month)
+        days = (row.funding_request_day, row.finance_transfer_day, row.bank_credit_day)
+    except DomainError:
+        days = (10, 15, 20)
+    return Timetable(*(run.month.replace(day=min(day, 28)) for day in days))
+
+
+def require_covers(actor, pooling_region: PoolingRegion) -> None:
+    """The actor's scope holds every place of the pooling region: a payroll is the whole region's."""
+    if not covers_pooling_region(actor, pooling_region):
+        raise NotPermitted("该统筹区不全在您的管辖范围内，不能办理其月度发放。", code="not_whole_region")
+
+
+def _booleans() -> dict:
+    return {"true": True, "false": False}
+
+
+def payroll_prepare(*, actor, pooling_region: PoolingRegion, month: dt.date) -> PayrollRun:
+    """Compute (or compute again) the month's draft payroll. Refused once the month is confirmed."""
+    if not can(actor, Action.RUN_PAYROLL):
+        raise NotPermitted()
+    require_covers(actor, pooling_region)
+    month = calc.month_of(month)
+    with transaction.atomic():
+        run, created = PayrollRun.objects.select_for_update().get_or_create(
+            pooling_region=pooling_region,
+            month=month,
+            defaults={"prepared_by": actor, "prepared_at": timezone.now()},
+        )
+        if run.status != PayrollStatus.DRAFT:
+            raise Conflict(
+                f"{pooling_region.name}{month:%Y年%m月}的发放已{run.get_status_display()}，不能重新试算。",
+                code="payroll_confirmed",
+            )
+        run.lines.all().delete()
+        params = {"run": run.pk, "region": pooling_region.pk, "month": month, **_booleans()}
+        with connection.cursor() as cursor:
+            cursor.execute(_PENSION_LINES_SQL, params)
+            cursor.execute(_ARREARS_LINES_SQL, params)
+            cursor.execute(_RECOVERY_LINES_SQL, params)
+        run.prepared_by = actor
+        run.prepared_at = timezone.now()
+        _set_totals(run, preview=True)
+        run.save()
+    return run
+
+
+def _set_totals(run: PayrollRun, *, preview: bool) -> None:
+    """Totals from the lines. In the preview the account part is split as the balances stand now."""
+    lines = PayrollLine.objects.filter(run=run)
+    pension = lines.filter(kind=LineKind.PENSION)
+    if preview:
+        account_paid = Least(
+            F("account_pension"), Greatest(Coalesce(F("person__account__balance"), Value(ZERO)), Value(ZERO))
+        )
+    else:
+        account_paid = F("account_paid")
+    sums = pension.aggregate(
+        count=Count("id"),
+        basic=Coalesce(Sum("basic_pension"), Value(ZERO)),
+        account=Coalesce(Sum("account_pension"), Value(ZERO)),
+        account_paid=Coalesce(Sum(account_paid), Value(ZERO)),
+    )
+    run.lines_count = sums["count"]
+    run.basic_total = sums["basic"]
+    run.account_total = sums["account"]
+    run.account_paid_total = sums["account_paid"]
+    run.fund_paid_total = run.account_total - run.account_paid_total
+    run.arrears_total = lines.filter(kind=LineKind.ARREARS).aggregate(t=Coalesce(Sum("total"), Value(ZERO)))["t"]
+    recovered = lines.filter(kind=LineKind.RECOVERY).aggregate(t=Coalesce(Sum("total"), Value(ZERO)))["t"]
+    run.total = run.basic_total + run.account_total + run.arrears_total + recovered
+    by_category = {}
+    for row in lines.values("category").annotate(
+        persons=Count("award", distinct=True),
+        basic=Coalesce(Sum("basic_pension", filter=Q(kind=LineKind.PENSION)), Value(ZERO)),
+        account=Coalesce(Sum("account_pension"), Value(ZERO)),
+        total=Coalesce(Sum("total"), Value(ZERO)),
+    ):
+        by_category[row["category"]] = {
+            "label": str(AwardCategory(row["category"]).label),
+            "persons": row["persons"],
+            "basic": str(row["basic"]),
+            "account": str(row["account"]),
+            "total": str(row["total"]),
+        }
+    run.totals_by_category = by_category
+
+
+def _line_chunks(run: PayrollRun, chunk_size: int) -> list[tuple[int, int]]:
+    ids = (
+        PayrollLine.objects.filter(run=run, kind=LineKind.PENSION, debited=False)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    chunks = []
+    last = 0
+    while True:
+        first = list(ids.filter(id__gt=last)[:1])
+        if not first:
+            return chunks
+        upper = list(ids.filter(id__gt=last)[chunk_size - 1 : chunk_size])
+        hi = upper[0] if upper else ids.filter(id__gt=last).last()
+        chunks.append((first[0], hi))
+        last = hi
+
+
+def _debit_chunk(run: PayrollRun, lo: int, hi: int, *, actor) -> int:
+    with transaction.atomic():
+        staging = debit_in_proportion(
+            source_sql=_DEBIT_SOURCE_SQL,
+            params=[run.pk, lo, hi],
+            kind=EntryKind.PENSION,
+            booked_on=run.month,
+            key_prefix=f"payroll:{run.pk}:",
+            reference=f"payroll:{run.pk}:line:",
+            actor=actor,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE benefits_payrollline SET account_paid = s.debited
+                    FROM {staging} s WHERE benefits_payrollline.id = s.line_id""",
+            )
+            cursor.execute(
+                """UPDATE benefits_payrollline
+                   SET fund_paid = account_pension - account_paid, debited = %s
+                   WHERE run_id = %s AND id BETWEEN %s AND %s AND kind = 'pension' AND NOT debited""",
+                [True, run.pk, lo, hi],
+            )
+            done = cursor.rowcount
+            cursor.execute(
+                "UPDATE benefits_payrollrun SET progress_done = progress_done + %s WHERE id = %s", [done, run.pk]
+            )
+    return done
+
+
+def payroll_confirm(
+    *, actor, run: PayrollRun, chunk_size: int = 20_000, progress: Progress | None = None
+) -> PayrollRun:
+    """Confirm and lock the month: back pay and offsets fixed, account parts debited, the funding request made."""
+    if not can(actor, Action.RUN_PAYROLL):
+        raise NotPermitted()
+    require_covers(actor, run.pooling_region)
+    with transaction.atomic():
+        run = PayrollRun.objects.select_for_update().select_related("pooling_region").get(pk=run.pk)
+        if run.status == PayrollStatus.CONFIRMED:
+            raise Conflict(f"{run.pooling_region.name}{run.month:%Y年%m月}的发放已确认。", code="payroll_confirmed")
+        if run.status == PayrollStatus.DRAFT:
+            _fix_adjustment_lines(run)
+            run.status = PayrollStatus.CONFIRMING
+            run.confirmed_by = actor
+            run.progress_done = 0
+            run.progress_total = run.lines.filter(kind=LineKind.PENSION).count()
+            run.save()
+    chunks = _line_chunks(run, chunk_size)
+    for lo, hi in chunks:
+        _debit_chunk(run, lo, hi, actor=actor)
+        if progress is not None:
+            run.refresh_from_db(fields=["progress_done", "progress_total"])
+            progress(run.progress_done, run.progress_total)
+    with transaction.atomic():
+        run = PayrollRun.objects.select_for_update().select_related("pooling_region").get(pk=run.pk)
+        if run.status == PayrollStatus.CONFIRMED:
+            return run
+        _record_offsets(run, actor=actor)
+        _set_totals(run, preview=False)
+        run.status = PayrollStatus.CONFIRMED
+        run.confirmed_at = timezone.now()
+        run.funding_request_number = f"YK{run.pooling_region.code}{run.month:%Y%m}"
+        run.save()
+    return run
+
+
+def _fix_adjustment_lines(run: PayrollRun) -> None:
+    """At confirmation, back pay and offsets are taken as they stand now, under lock, and marked as paid here."""
+    Arrear.objects.select_for_update().filter(
+        award__pooling_region=run.pooling_region, status=ArrearStatus.APPROVED, payroll_line__isnull=True
+    ).order_by("pk").exists()
+    run.lines.exclude(kind=LineKind.PENSION).delete()
+    params = {"run": run.pk, "region": run.pooling_region_id, "month": run.month, **_booleans()}
+    with connection.cursor() as cursor:
+        cursor.execute(_ARREARS_LINES_SQL, params)
+        cursor.execute(_RECOVERY_LINES_SQL, params)
+    for line in run.lines.filter(kind=LineKind.ARREARS):
+        Arrear.objects.filter(award_id=line.award_id, status=ArrearStatus.APPROVED, payroll_line__isnull=True).update(
+            status=ArrearStatus.PAID, payroll_line=line
+        )
+
+
+def _record_offsets(run: PayrollRun, *, actor) -> None:
+    """Each recovery line is a step of its overpayment's recovery (a handful per month, not bulk)."""
+    for line in run.lines.filter(kind=LineKind.RECOVERY).select_related("award"):
+        overpayment = (
+            Overpayment.objects.select_for_update()
+            .filter(award_id=line.award_id, status=OverpaymentStatus.OPEN, offset_per_month__gt=0)
+            .order_by("pk")
+            .first()
+        )
+        if overpayment is None:
+            continue
+        reference = f"payroll:{run.pk}"
+        if overpayment.steps.filter(reference=reference).exists():
+            continue
+        amount = -line.total
+        RecoveryStep.objects.create(
+            overpayment=overpayment,
+            method=RecoveryMethod.BENEFIT_OFFSET,
+            amount=amount,
+            on=run.month,
+            reference=reference,
+            note=f"{run.month:%Y年%m月}待遇中抵扣",
+            recorded_by=actor,
+        )
+        overpayment.recovered += amount
+        if overpayment.recovered >= overpayment.amount:
+            overpayment.status = OverpaymentStatus.RECOVERED
+            overpayment.offset_per_month = ZERO
+        overpayment.save(update_fields=["recovered", "status", "offset_per_month"])
+        AwardEvent.objects.create(
+            region_code=line.region_code,
+            award_id=line.award_id,
+            action="recovery",
+            actor=actor,
+            note=f"{run.month:%Y年%m月}待遇中抵扣{amount}元",
+        )
+
+
+def payout_lines(run: PayrollRun):
+    """The payout list: one row per award with the net amount to credit (pension + back pay − offsets)."""
+    return (
+        PayrollLine.objects.filter(run=run)
+        .values("award_id", "person_id", "region_code", "bank_code", "bank_account")
+        .annotate(amount=Sum("total"))
+        .order_by("region_code", "award_id")
+    )
+
+
+__all__ = ["Timetable", "payout_lines", "payroll_confirm", "payroll_prepare", "require_covers", "timetable"]

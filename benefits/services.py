@@ -617,26 +617,56 @@ def award_suspend(*, actor, award: Award, from_month: dt.date, reason: str, note
     return award
 
 
-def award_resume(*, actor, award: Award, note: str = "") -> Award:
-    """Resume a suspended award; the months it missed are paid as back pay in the next payroll."""
+def award_resume(*, actor, award: Award, note: str = "", today: dt.date | None = None) -> Award:
+    """Resume a suspended award. Months it missed in confirmed payrolls become approved back pay, paid with
+    the next payroll."""
     _require(actor, Action.MANAGE_AWARD)
     _require_in_scope(actor, award.region_code)
+    today = today or _today()
     with transaction.atomic():
         award = _lock_award(award)
         if award.status != AwardStatus.SUSPENDED:
             raise Conflict("只有暂停发放的待遇可以恢复。", code="wrong_status")
+        missed_from = award.paid_until
         award.status = AwardStatus.ACTIVE
         award.paid_until = None
         award.stop_reason = ""
         award.stop_note = ""
         _save(award, actor=actor, reason="恢复发放")
+        missed = ZERO
+        paid_months = set(
+            PayrollLine.objects.filter(award=award, kind=LineKind.PENSION).values_list("run__month", flat=True)
+        )
+        from benefits.models import PayrollRun
+
+        for run_month in (
+            PayrollRun.objects.filter(
+                pooling_region=award.pooling_region, status=PayrollStatus.CONFIRMED, month__gte=missed_from
+            )
+            .order_by("month")
+            .values_list("month", flat=True)
+        ):
+            if run_month in paid_months:
+                continue
+            period = period_in_effect(award, run_month)
+            due = period.total if period else ZERO
+            Arrear.objects.create(
+                award=award,
+                month=run_month,
+                paid_amount=ZERO,
+                due_amount=due,
+                amount=due,
+                status=ArrearStatus.APPROVED,
+                reviewed_by=actor,
+            )
+            missed += due
         _event(
             actor=actor,
             action="resume",
             award=award,
             from_status=AwardStatus.SUSPENDED,
             to_status=award.status,
-            note=note,
+            note=f"{note}（暂停期间应发{missed}元，随下月补发）" if missed else note,
         )
     return award
 

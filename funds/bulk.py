@@ -85,7 +85,7 @@ WITH due AS (
 ), parts AS (
     SELECT line_id, account_id, take_fen, ord, component,
            take_fen * balance_fen / total_fen AS floor_fen,
-           take_fen * balance_fen % total_fen AS remainder
+           take_fen * balance_fen %% total_fen AS remainder
     FROM positive
 ), ranked AS (
     SELECT parts.*,

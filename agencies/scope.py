@@ -61,3 +61,31 @@ def covers_pooling_region(user, pooling_region) -> bool:
         return True
     codes = list(Region.objects.filter(pooling_region=pooling_region).values_list("code", flat=True))
     return bool(codes) and all(code.startswith(prefix) for code in codes)
+
+
+def visible_pooling_region_ids(*, user) -> list[int] | None:
+    """The pooling regions a user's jurisdiction touches; None means all of them.
+
+    A user sees a pooling region's policy when a region of it lies within their scope (a city supervisor,
+    a county clerk) or their scope lies within one of its regions (a village agent sees their county's).
+    """
+    prefix = scope_prefix(user)
+    if prefix is None:
+        return []
+    if prefix == EVERYWHERE:
+        return None
+    from agencies.models import Region
+
+    assigned = Region.objects.filter(pooling_region__isnull=False).only("code", "level", "pooling_region_id")
+    visible: set[int] = set()
+    enclosing: Region | None = None
+    for region in assigned:
+        if region.code.startswith(prefix):
+            visible.add(region.pooling_region_id)
+        elif prefix.startswith(region.scope_prefix) and (
+            enclosing is None or len(region.scope_prefix) > len(enclosing.scope_prefix)
+        ):
+            enclosing = region  # the most specific assignment wins (a town moved to another pooling region)
+    if enclosing is not None:
+        visible.add(enclosing.pooling_region_id)
+    return sorted(visible)

@@ -4,7 +4,7 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from agencies.admin import ScopedAdminMixin
-from contributions import selectors
+from agencies.scope import visible_pooling_region_ids
 from contributions.models import (
     CollectiveSubsidy,
     Contribution,
@@ -34,7 +34,7 @@ class PoolingRegionScopedMixin:
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        ids = selectors.visible_pooling_region_ids(user=request.user)
+        ids = visible_pooling_region_ids(user=request.user)
         return queryset if ids is None else queryset.filter(pooling_region_id__in=ids)
 
 

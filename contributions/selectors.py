@@ -13,7 +13,7 @@ from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QueryS
 
 from agencies.errors import DomainError
 from agencies.models import PoolingRegion, Region
-from agencies.scope import EVERYWHERE, get_scoped_or_404, scope_prefix, scoped
+from agencies.scope import get_scoped_or_404, scoped, visible_pooling_region_ids
 from contributions import policy as rules
 from contributions.models import (
     CollectiveSubsidy,
@@ -72,32 +72,6 @@ def tiers_for(*, pooling_region: PoolingRegion, year: int) -> list[ContributionT
 def tier_table(policy: ContributionPolicy) -> dict[Decimal, Decimal]:
     """{tier amount: government subsidy}, lowest tier first."""
     return {tier.amount: tier.government_subsidy for tier in policy.tiers.order_by("amount")}
-
-
-def visible_pooling_region_ids(*, user) -> list[int] | None:
-    """The pooling regions a user's jurisdiction touches; None means all of them.
-
-    A user sees a pooling region's policy when a region of it lies within their scope (a city supervisor,
-    a county clerk) or their scope lies within one of its regions (a village agent sees their county's).
-    """
-    prefix = scope_prefix(user)
-    if prefix is None:
-        return []
-    if prefix == EVERYWHERE:
-        return None
-    assigned = Region.objects.filter(pooling_region__isnull=False).only("code", "level", "pooling_region_id")
-    visible: set[int] = set()
-    enclosing: Region | None = None
-    for region in assigned:
-        if region.code.startswith(prefix):
-            visible.add(region.pooling_region_id)
-        elif prefix.startswith(region.scope_prefix) and (
-            enclosing is None or len(region.scope_prefix) > len(enclosing.scope_prefix)
-        ):
-            enclosing = region  # the most specific assignment wins (a town moved to another pooling region)
-    if enclosing is not None:
-        visible.add(enclosing.pooling_region_id)
-    return sorted(visible)
 
 
 def pooling_prefixes() -> list[tuple[str, int]]:

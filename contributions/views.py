@@ -32,7 +32,7 @@ from openpyxl.styles import Font, PatternFill
 from agencies.errors import DomainError
 from agencies.models import PoolingRegion, Region, RegionLevel
 from agencies.permissions import Action, can
-from agencies.scope import get_scoped_or_404, scope_prefix, scoped
+from agencies.scope import get_scoped_or_404, scope_prefix, scoped, visible_pooling_region_ids
 from contributions import policy as rules
 from contributions import selectors, services
 from contributions.forms import (
@@ -548,7 +548,7 @@ def _percent_cell(sheet, value: Decimal) -> WriteOnlyCell:
 
 
 def _pooling_regions(user):
-    ids = selectors.visible_pooling_region_ids(user=user)
+    ids = visible_pooling_region_ids(user=user)
     regions = PoolingRegion.objects.order_by("code")
     return regions if ids is None else regions.filter(pk__in=ids)
 

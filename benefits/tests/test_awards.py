@@ -137,3 +137,18 @@ def test_central_minimum_rise_recalculates_from_its_month(line):
     assert live[dt.date(2025, 7, 1)].basic_pension == Decimal("243.00")
     assert recalculation.awards_changed == 1
     assert award.status == AwardStatus.ACTIVE
+
+
+def test_township_sees_who_turns_60_next_month(line):
+    from benefits import selectors
+
+    ready = make_contributor(line, birth_date=dt.date(1965, 4, 2), years=15, name="王五")
+    short = make_contributor(line, birth_date=dt.date(1965, 4, 20), years=10, name="赵六")
+    make_contributor(line, birth_date=dt.date(1965, 5, 2), years=15, name="钱七")  # next-but-one month
+    rows = selectors.turning_60(user=line.staff(Role.TOWNSHIP_CLERK), month=dt.date(2025, 4, 1))
+    by_person = {row.person.pk: row for row in rows}
+    assert set(by_person) == {ready.pk, short.pk}
+    assert by_person[ready.pk].eligibility.eligible
+    # 13,900 ÷ 139 = 100.00 from today's balance; basic 123 + 100 + 0
+    assert by_person[ready.pk].total == Decimal("323.00")
+    assert not by_person[short.pk].eligibility.eligible

@@ -3,7 +3,7 @@ answers 404 whatever the method), calls one service or selector and shapes the a
 the services become 4xx in ``portal.api_errors``.
 
 Policies and interest rates have no region code of their own: they are scoped through their pooling region
-(``selectors.visible_pooling_region_ids``), the others by their region code.
+(``agencies.scope.visible_pooling_region_ids``), the others by their region code.
 """
 
 import logging

@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("enrollment.api.urls")),
     path("", include("funds.api.urls")),
     path("", include("contributions.api.urls")),
+    path("", include("benefits.api.urls")),
 ]
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("enrollment/", include("enrollment.urls")),
     path("contributions/", include("contributions.urls")),
     path("funds/", include("funds.urls")),
+    path("benefits/", include("benefits.urls")),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -1,0 +1,3 @@
+"""The benefits API under /api/v1/."""
+
+urlpatterns: list = []

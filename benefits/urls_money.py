@@ -1,0 +1,3 @@
+"""Payroll, deaths and overpayments, death settlements, transfers."""
+
+urlpatterns: list = []

@@ -104,11 +104,18 @@ def years_required(*, birth_date: dt.date, scheme_started_on: dt.date | None, pa
     return max(0, min(params.minimum_years, years_left))
 
 
+def birthday(birth_date: dt.date, age: int) -> dt.date:
+    """The day the person reaches ``age``; born on 29 February, the 28th in a common year (the month's last day)."""
+    try:
+        return birth_date.replace(year=birth_date.year + age)
+    except ValueError:
+        return dt.date(birth_date.year + age, 2, 28)
+
+
 def aged_at_start(*, birth_date: dt.date, scheme_started_on: dt.date | None, params: Parameters) -> bool:
-    """Already at the pension age when the scheme started locally: the basic pension without contributing."""
-    return scheme_started_on is not None and birthday_month(birth_date, params.pension_age) <= month_of(
-        scheme_started_on
-    )
+    """Already at the pension age on the day the scheme started locally (本办法实施时已年满60周岁): the basic
+    pension without contributing. Someone reaching it later in the start month is not."""
+    return scheme_started_on is not None and birthday(birth_date, params.pension_age) <= scheme_started_on
 
 
 def eligibility(

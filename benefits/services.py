@@ -317,37 +317,47 @@ def awards_recalculate(*, actor, parameters: PensionParameters) -> Recalculation
 
 
 def _arrears_for(*, ids: list[int], recalculation: Recalculation, from_month: dt.date) -> Decimal:
-    """Back pay for months from ``from_month`` already in a confirmed payroll: new amount − amount paid."""
-    paid = (
-        PayrollLine.objects.filter(
-            award_id__in=ids,
-            kind=LineKind.PENSION,
-            run__status=PayrollStatus.CONFIRMED,
-            run__month__gte=from_month,
-        )
-        .select_related("run")
-        .order_by("award_id", "run__month")
-    )
-    periods: dict[int, list[AwardPeriod]] = {}
+    """Back pay for months from ``from_month`` already settled: due at the new amount − what was paid for the
+    month (its pension line in a confirmed payroll) and what is listed already as back pay for it (by an earlier
+    recalculation, or for a month missed while suspended). Months from a stop on are left out: what was paid for
+    them is an overpayment, not a payment at the wrong amount."""
+    settled: dict[tuple[int, dt.date], Decimal] = {}
+    for award_id, month, total in PayrollLine.objects.filter(
+        award_id__in=ids,
+        kind=LineKind.PENSION,
+        run__status=PayrollStatus.CONFIRMED,
+        run__month__gte=from_month,
+    ).values_list("award_id", "run__month", "total"):
+        settled[(award_id, month)] = settled.get((award_id, month), ZERO) + total
+    for award_id, month, amount in (
+        Arrear.objects.filter(award_id__in=ids, month__gte=from_month)
+        .exclude(recalculation=recalculation)
+        .values_list("award_id", "month", "amount")
+    ):
+        settled[(award_id, month)] = settled.get((award_id, month), ZERO) + amount
+    stopped_from = dict(Award.objects.filter(id__in=ids, status=AwardStatus.STOPPED).values_list("id", "paid_until"))
+    periods: dict[int, list[tuple[dt.date, AwardPeriod]]] = {}
     for period in AwardPeriod.objects.filter(award_id__in=ids, replaced_by__isnull=True).order_by("valid_from"):
-        periods.setdefault(period.award_id, []).append(period)
+        periods.setdefault(period.award_id, []).append((period.valid_from, period))
     arrears = []
     total = ZERO
-    for line in paid:
-        due = calc.parameters_in_effect([(p.valid_from, p) for p in periods.get(line.award_id, [])], line.run.month)
+    for (award_id, month), paid in sorted(settled.items()):
+        if award_id in stopped_from and month >= stopped_from[award_id]:
+            continue
+        due = calc.parameters_in_effect(periods.get(award_id, []), month)
         due_total = due.total if due is not None else ZERO
-        if due_total != line.total:
+        if due_total != paid:
             arrears.append(
                 Arrear(
-                    award_id=line.award_id,
+                    award_id=award_id,
                     recalculation=recalculation,
-                    month=line.run.month,
-                    paid_amount=line.total,
+                    month=month,
+                    paid_amount=paid,
                     due_amount=due_total,
-                    amount=due_total - line.total,
+                    amount=due_total - paid,
                 )
             )
-            total += due_total - line.total
+            total += due_total - paid
     Arrear.objects.bulk_create(arrears, batch_size=5000)
     return total
 

@@ -4,10 +4,10 @@ import datetime as dt
 from decimal import Decimal
 
 from agencies.models import Role
-from agencies.tests.factories import RegionLine
-from benefits import services
-from benefits.models import Award, AwardCategory, PensionParameters
-from contributions.models import Channel, Contribution
+from agencies.tests.factories import RegionLine, region_line
+from benefits import payroll, services
+from benefits.models import Award, AwardCategory, PayrollRun, PensionParameters
+from contributions.models import Channel, Contribution, InterestRate
 from enrollment.models import InsuredPerson
 from enrollment.tests.factories import make_person
 from funds.models import Component, EntryKind
@@ -32,6 +32,32 @@ def make_parameters(
     return row
 
 
+def pension_line(
+    county: str = "320412",
+    *,
+    rates: dict[int, str] | None = None,
+    scheme_started_on: dt.date = dt.date(2011, 7, 1),
+    valid_from: dt.date = dt.date(2024, 1, 1),
+    **parameters,
+) -> RegionLine:
+    """A pooling region with its local start, interest rates by year (1.5% for 2025 unless told) and parameters
+    from ``valid_from`` (central minimum 123, local top-up 100 unless told)."""
+    line = region_line(county=county)
+    line.pooling_region.scheme_started_on = scheme_started_on
+    line.pooling_region.save()
+    for year, rate in (rates if rates is not None else {2025: "0.01500"}).items():
+        InterestRate.objects.create(pooling_region=line.pooling_region, year=year, rate=Decimal(rate))
+    make_parameters(line, valid_from=valid_from, **parameters)
+    return line
+
+
+def run_payroll(line: RegionLine, month: dt.date, *, confirm: bool = True) -> PayrollRun:
+    """The month's payroll prepared (and confirmed) by the county fund officer."""
+    officer = line.staff(Role.COUNTY_FUND_OFFICER)
+    run = payroll.payroll_prepare(actor=officer, pooling_region=line.pooling_region, month=month)
+    return payroll.payroll_confirm(actor=officer, run=run) if confirm else run
+
+
 def make_contributor(
     line: RegionLine,
     *,
@@ -41,11 +67,13 @@ def make_contributor(
     balance: Decimal = Decimal("13900.00"),
     booked_on: dt.date = dt.date(2024, 12, 31),
     name: str = "李四",
+    components: dict[str, Decimal] | None = None,
     **fields,
 ) -> InsuredPerson:
     """An active person with ``years`` contribution years on record and ``balance`` in the account.
 
-    The contribution rows only count the years; the balance is one personal posting on ``booked_on``.
+    The contribution rows only count the years; the balance is one personal posting on ``booked_on``, plus
+    one posting per other component given in ``components`` (e.g. the government subsidy), on the same day.
     """
     person = make_person(line.village, name=name, birth_date=birth_date, **fields)
     clerk = line.staff(Role.COUNTY_CLERK)
@@ -74,6 +102,20 @@ def make_contributor(
             booked_on=booked_on,
             reference=f"opening:{person.pk}",
             idempotency_key=f"test-opening:{person.pk}",
+        )
+    kinds = {
+        Component.GOVERNMENT_SUBSIDY: EntryKind.SUBSIDY,
+        Component.COLLECTIVE: EntryKind.COLLECTIVE,
+        Component.DONATION: EntryKind.DONATION,
+        Component.GOVERNMENT_PAID: EntryKind.GOVERNMENT_PAID,
+    }
+    if components:
+        ledger_post(
+            account=account,
+            postings=[Posting(c, kinds[c], Decimal(a)) for c, a in components.items()],
+            booked_on=booked_on,
+            reference=f"opening:{person.pk}",
+            idempotency_key=f"test-opening-components:{person.pk}",
         )
     return person
 

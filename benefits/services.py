@@ -45,6 +45,7 @@ from benefits.models import (
     Overpayment,
     OverpaymentStatus,
     PayrollLine,
+    PayrollRun,
     PayrollStatus,
     PensionParameters,
     Recalculation,
@@ -644,11 +645,16 @@ def award_resume(*, actor, award: Award, note: str = "", today: dt.date | None =
         award.stop_note = ""
         _save(award, actor=actor, reason="恢复发放")
         missed = ZERO
+        # A month counts as paid when a confirmed payroll paid it, or when it is back pay already (a suspension
+        # entered again over months an earlier resumption paid).
         paid_months = set(
-            PayrollLine.objects.filter(award=award, kind=LineKind.PENSION).values_list("run__month", flat=True)
+            PayrollLine.objects.filter(
+                award=award, kind=LineKind.PENSION, run__status=PayrollStatus.CONFIRMED
+            ).values_list("run__month", flat=True)
         )
-        from benefits.models import PayrollRun
-
+        paid_months.update(
+            Arrear.objects.filter(award=award, recalculation__isnull=True).values_list("month", flat=True)
+        )
         for run_month in (
             PayrollRun.objects.filter(
                 pooling_region=award.pooling_region, status=PayrollStatus.CONFIRMED, month__gte=missed_from

@@ -1,0 +1,211 @@
+"""Eligibility checks: the village agent's monthly confirmation or stop report, the county's resumption with back
+pay for the months missed, and the yearly check with its channel.
+
+The award: 323.38 a month from April 2025 (basic 123 + 100 = 223; account 13,952.13 ÷ 139 → 100.38).
+"""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from agencies.errors import Conflict, DomainError, NotPermitted
+from agencies.models import Role
+from agencies.tests.factories import region_line
+from benefits import services
+from benefits.models import (
+    Arrear,
+    ArrearStatus,
+    AwardEvent,
+    AwardStatus,
+    CheckChannel,
+    LineKind,
+    MonthlyConfirmation,
+    StopReason,
+    YearlyCheck,
+)
+from benefits.tests.factories import make_award, make_contributor, pension_line, run_payroll
+
+pytestmark = pytest.mark.django_db
+
+APRIL, MAY, JUNE, JULY, AUGUST, SEPTEMBER = (dt.date(2025, m, 1) for m in range(4, 10))
+
+
+@pytest.fixture
+def line():
+    return pension_line()
+
+
+@pytest.fixture
+def award(line):
+    person = make_contributor(line)
+    return make_award(line, person, claimed_on=dt.date(2025, 3, 5), approved_on=dt.date(2025, 3, 20))
+
+
+def _pension(run, award):
+    return run.lines.filter(award=award, kind=LineKind.PENSION).first()
+
+
+def test_agent_confirms_a_recipient_for_the_month(line, award):
+    agent = line.staff(Role.VILLAGE_AGENT)
+    confirmation = services.monthly_confirmation_record(actor=agent, award=award, month=dt.date(2025, 5, 8), alive=True)
+    assert (confirmation.month, confirmation.alive, confirmation.confirmed_by) == (MAY, True, agent)
+    # the same confirmation again is the same record; a contrary one is refused
+    again = services.monthly_confirmation_record(actor=agent, award=award, month=MAY, alive=True)
+    assert again.pk == confirmation.pk
+    with pytest.raises(Conflict):
+        services.monthly_confirmation_record(actor=agent, award=award, month=MAY, alive=False, stop_reason="death")
+    award.refresh_from_db()
+    assert award.status == AwardStatus.ACTIVE
+    assert MonthlyConfirmation.objects.count() == 1
+
+
+def test_stop_report_suspends_from_next_month_and_resumption_back_pays(line, award):
+    agent = line.staff(Role.VILLAGE_AGENT)
+    run_payroll(line, APRIL)
+    # when the agent reports in May that the recipient cannot be found
+    services.monthly_confirmation_record(
+        actor=agent, award=award, month=MAY, alive=False, stop_reason=StopReason.OTHER, note="外出失联"
+    )
+    # then the award is suspended from June
+    award.refresh_from_db()
+    assert (award.status, award.paid_until, award.stop_reason) == (AwardStatus.SUSPENDED, JUNE, StopReason.OTHER)
+    assert AwardEvent.objects.filter(award=award, action="suspend", actor=agent).exists()
+    # May's payroll still pays it; June's and July's do not
+    assert _pension(run_payroll(line, MAY), award).total == Decimal("323.38")
+    assert _pension(run_payroll(line, JUNE), award) is None
+    assert _pension(run_payroll(line, JULY), award) is None
+    # when the county approver resumes it on 25 July
+    approver = line.staff(Role.COUNTY_APPROVER)
+    services.award_resume(actor=approver, award=award, note="已联系本人", today=dt.date(2025, 7, 25))
+    award.refresh_from_db()
+    assert (award.status, award.paid_until, award.stop_reason) == (AwardStatus.ACTIVE, None, "")
+    # then June and July are back pay, approved, 323.38 each
+    arrears = list(Arrear.objects.filter(award=award).order_by("month"))
+    assert [(a.month, a.amount, a.status) for a in arrears] == [
+        (JUNE, Decimal("323.38"), ArrearStatus.APPROVED),
+        (JULY, Decimal("323.38"), ArrearStatus.APPROVED),
+    ]
+    # and August pays the month and both missed months: 323.38 + 2 × 323.38 = 970.14
+    august = run_payroll(line, AUGUST)
+    kinds = {line.kind: line.total for line in august.lines.filter(award=award)}
+    assert kinds == {LineKind.PENSION: Decimal("323.38"), LineKind.ARREARS: Decimal("646.76")}
+    assert august.total == Decimal("970.14")
+    # September: the month alone
+    assert run_payroll(line, SEPTEMBER).total == Decimal("323.38")
+
+
+def test_a_second_suspension_over_back_paid_months_does_not_pay_them_again(line, award):
+    approver = line.staff(Role.COUNTY_APPROVER)
+    run_payroll(line, APRIL)
+    services.award_suspend(actor=approver, award=award, from_month=MAY, reason=StopReason.OTHER)
+    run_payroll(line, MAY)
+    services.award_resume(actor=approver, award=award, today=dt.date(2025, 6, 2))
+    assert run_payroll(line, JUNE).total == Decimal("646.76")  # June + May's back pay, 2 × 323.38
+    # when it is suspended again from May (found later to have been away since then) and resumed once more
+    services.award_suspend(actor=approver, award=award, from_month=MAY, reason=StopReason.OTHER, note="补录")
+    services.award_resume(actor=approver, award=award, today=dt.date(2025, 7, 2))
+    # then May (back paid already) and June (paid) are owed nothing more
+    assert Arrear.objects.filter(award=award).count() == 1
+    assert run_payroll(line, JULY).total == Decimal("323.38")
+
+
+def test_a_stop_report_needs_a_reason(line, award):
+    agent = line.staff(Role.VILLAGE_AGENT)
+    with pytest.raises(DomainError) as refused:
+        services.monthly_confirmation_record(actor=agent, award=award, month=MAY, alive=False)
+    assert refused.value.field == "stop_reason"
+    with pytest.raises(DomainError) as refused:
+        services.monthly_confirmation_record(actor=agent, award=award, month=MAY, alive=False, stop_reason="other")
+    assert refused.value.field == "note"
+    assert not MonthlyConfirmation.objects.exists()
+
+
+def test_who_confirms_suspends_and_resumes(line, award):
+    for role in (Role.COUNTY_CLERK, Role.COUNTY_APPROVER, Role.COUNTY_FUND_OFFICER, Role.CITY_SUPERVISOR):
+        with pytest.raises(NotPermitted):
+            services.monthly_confirmation_record(actor=line.staff(role), award=award, month=MAY, alive=True)
+    for role in (Role.COUNTY_CLERK, Role.COUNTY_FUND_OFFICER):
+        with pytest.raises(NotPermitted):
+            services.award_suspend(actor=line.staff(role), award=award, from_month=MAY, reason="other")
+    # the township clerk may suspend; only the county approver resumes
+    services.award_suspend(actor=line.staff(Role.TOWNSHIP_CLERK), award=award, from_month=MAY, reason="other")
+    for role in (Role.VILLAGE_AGENT, Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK):
+        with pytest.raises(NotPermitted):
+            services.award_resume(actor=line.staff(role), award=award, today=dt.date(2025, 5, 2))
+    services.award_resume(actor=line.staff(Role.COUNTY_APPROVER), award=award, today=dt.date(2025, 5, 2))
+    with pytest.raises(Conflict):
+        services.award_resume(actor=line.staff(Role.COUNTY_APPROVER), award=award, today=dt.date(2025, 5, 2))
+
+
+def test_an_agent_of_another_village_cannot_confirm(line, award):
+    neighbour = region_line(village="202")  # same township, next village
+    with pytest.raises(DomainError) as refused:
+        services.monthly_confirmation_record(
+            actor=neighbour.staff(Role.VILLAGE_AGENT), award=award, month=MAY, alive=True
+        )
+    assert refused.value.code == "out_of_scope"
+    other_county = pension_line(county="320411")
+    with pytest.raises(DomainError) as refused:
+        services.award_resume(actor=other_county.staff(Role.COUNTY_APPROVER), award=award)
+    assert refused.value.code == "out_of_scope"
+    with pytest.raises(DomainError) as refused:
+        services.yearly_check_record(
+            actor=neighbour.staff(Role.VILLAGE_AGENT),
+            award=award,
+            year=2025,
+            channel=CheckChannel.PHONE,
+            checked_on=dt.date(2025, 6, 1),
+        )
+    assert refused.value.code == "out_of_scope"
+    assert not MonthlyConfirmation.objects.exists() and not YearlyCheck.objects.exists()
+
+
+def test_yearly_check_with_its_channel_once_a_year(line, award):
+    agent = line.staff(Role.VILLAGE_AGENT)
+    check = services.yearly_check_record(
+        actor=agent, award=award, year=2025, channel=CheckChannel.SELF_SERVICE, checked_on=dt.date(2025, 6, 3)
+    )
+    assert (check.year, check.channel, check.passed, check.checked_by) == (2025, "self_service", True, agent)
+    with pytest.raises(Conflict):
+        services.yearly_check_record(
+            actor=line.staff(Role.COUNTY_CLERK),
+            award=award,
+            year=2025,
+            channel=CheckChannel.OFFICE,
+            checked_on=dt.date(2025, 7, 1),
+        )
+    services.yearly_check_record(
+        actor=line.staff(Role.TOWNSHIP_CLERK),
+        award=award,
+        year=2026,
+        channel=CheckChannel.DATA_MATCH,
+        checked_on=dt.date(2026, 2, 1),
+    )
+    with pytest.raises(DomainError) as refused:
+        services.yearly_check_record(actor=agent, award=award, year=2027, channel="fax", checked_on=dt.date(2027, 2, 1))
+    assert refused.value.field == "channel"
+    for role in (Role.COUNTY_APPROVER, Role.COUNTY_FUND_OFFICER):
+        with pytest.raises(NotPermitted):
+            services.yearly_check_record(
+                actor=line.staff(role),
+                award=award,
+                year=2027,
+                channel=CheckChannel.OFFICE,
+                checked_on=dt.date(2027, 2, 1),
+            )
+    assert sorted(YearlyCheck.objects.values_list("year", "channel")) == [(2025, "self_service"), (2026, "data_match")]
+
+
+def test_county_stops_an_award_from_a_month(line, award):
+    run_payroll(line, APRIL)
+    with pytest.raises(NotPermitted):
+        services.award_stop(actor=line.staff(Role.COUNTY_CLERK), award=award, from_month=MAY, reason="other")
+    services.award_stop(
+        actor=line.staff(Role.COUNTY_APPROVER), award=award, from_month=MAY, reason=StopReason.FRAUD, note="冒领"
+    )
+    award.refresh_from_db()
+    assert (award.status, award.paid_until) == (AwardStatus.STOPPED, MAY)
+    assert _pension(run_payroll(line, MAY), award) is None
+    with pytest.raises(Conflict):
+        services.award_stop(actor=line.staff(Role.COUNTY_APPROVER), award=award, from_month=JUNE, reason="other")

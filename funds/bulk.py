@@ -69,7 +69,8 @@ def _balance_set_sql() -> str:
     return ", ".join(f"{BALANCE_COLUMN[c]} = a.{BALANCE_COLUMN[c]} + s.{BALANCE_COLUMN[c]}" for c in _COMPONENTS)
 
 
-# Parts in integer fen: floor of the exact share, plus one fen for the largest remainders.
+# Parts in integer fen: floor of the exact share, plus one fen for the largest remainders. Every term is a
+# bigint (SUM of bigint is numeric: cast back), so the division floors as the rule says.
 _PG_DEBIT_SQL = f"""
 WITH due AS (
     SELECT s.line_id, s.account_id, (LEAST(s.requested, a.balance) * 100)::bigint AS take_fen,
@@ -79,7 +80,7 @@ WITH due AS (
     WHERE s.requested > 0 AND a.balance > 0
 ), positive AS (
     SELECT due.line_id, due.account_id, due.take_fen, v.ord, v.component, v.balance_fen,
-           SUM(v.balance_fen) OVER (PARTITION BY due.line_id) AS total_fen
+           (SUM(v.balance_fen) OVER (PARTITION BY due.line_id))::bigint AS total_fen
     FROM due CROSS JOIN LATERAL (VALUES {{values}}) AS v(ord, component, balance_fen)
     WHERE v.balance_fen > 0
 ), parts AS (

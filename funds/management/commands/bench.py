@@ -1,4 +1,5 @@
 """``python manage.py bench interest --accounts N [--entries-per-account 3] [--years 3]``
+and ``python manage.py bench payroll --awards N [--keep]`` (see ``benefits.bench``).
 
 Builds N insured persons with an individual account each and a few years of ledger entries, set-based in
 SQL (``generate_series``), in a pooling region of its own (统筹区 990100, region codes 9901…); runs the
@@ -144,7 +145,10 @@ WHERE COALESCE(e.amount, 0) <> COALESCE(b.amount, 0)
 
 
 class Command(BaseCommand):
-    help = "基准测试（仅 PostgreSQL）。interest：生成 N 个个人账户及多年明细，计时年终结息，并与单条 SQL 基线比较。"
+    help = (
+        "基准测试（仅 PostgreSQL）。interest：生成 N 个个人账户及多年明细，计时年终结息，并与单条 SQL 基线比较；"
+        "payroll：生成 N 名待遇领取人员，计时一个月的发放（试算和确认）。"
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="which", required=True)
@@ -155,6 +159,14 @@ class Command(BaseCommand):
         interest.add_argument("--chunk-size", type=int, default=125_000, help="每个事务结算的账户数")
         interest.add_argument("--workers", type=int, default=2, help="同时结算的数据库连接数")
         interest.add_argument("--keep", action="store_true", help="复用已生成的数据（账户数相同时），只重新结息")
+        payroll = sub.add_parser("payroll", help="月度待遇发放")
+        payroll.add_argument("--awards", type=int, default=100_000, help="待遇领取人数")
+        payroll.add_argument(
+            "--chunk-size", type=int, default=None, help="确认时每个事务记账的明细数（默认同发放服务）"
+        )
+        payroll.add_argument(
+            "--keep", action="store_true", help="复用已生成的数据（人数相同时），撤回上次发放后重新发放同一月份"
+        )
 
     def handle(self, *args: object, which: str, **options) -> None:
         if connection.vendor != "postgresql":
@@ -164,6 +176,25 @@ class Command(BaseCommand):
             )
         if which == "interest":
             self._interest(**options)
+        elif which == "payroll":
+            self._payroll(**options)
+
+    # --- payroll --------------------------------------------------------------------------------------
+
+    def _payroll(self, *, awards: int, chunk_size: int | None, keep: bool, **_) -> None:
+        # The benchmark's data and figures live with the payroll (benefits sits above funds: imported here only).
+        from benefits import bench as payroll_bench
+
+        if awards < 1:
+            raise CommandError("--awards 至少为 1。")
+        refusal = payroll_bench.refuse_foreign_data()
+        if refusal:
+            raise CommandError(refusal)
+        figures = payroll_bench.run(awards=awards, keep=keep, chunk_size=chunk_size, say=self.stdout.write)
+        self.stdout.write(payroll_bench.figures_line(figures))
+        if not figures["totals_check"]:
+            self.stderr.write("发放合计与明细或个人账户明细不一致！")
+            sys.exit(1)  # the figures stay the last line of the output
 
     # --- interest -------------------------------------------------------------------------------------
 

@@ -1,14 +1,22 @@
 """The web shell: each user's home page with their worklist (待办)."""
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from agencies.models import Role
+from agencies.money import ZERO
 from agencies.permissions import Action, can
+from agencies.scope import scope_prefix
+from benefits import calc
+from benefits import selectors as benefit_selectors
+from benefits.models import ClaimStatus
 from enrollment import selectors
 from enrollment.models import ApplicationKind, ApplicationStatus
 
@@ -22,6 +30,84 @@ WORKLIST_TITLES = {
     Role.TOWNSHIP_CLERK: _("待乡镇审核的申请"),
     Role.COUNTY_APPROVER: _("待县级审批的申请"),
 }
+
+
+def _item(label, count: int, url: str, note: str = "") -> dict:
+    return {"label": label, "count": count, "url": url, "note": note}
+
+
+def _benefit_items(user) -> list[dict]:
+    """The benefits part of the role's worklist: how many are waiting, and where to work through them."""
+    if scope_prefix(user) is None:
+        return []
+    month = calc.month_of(timezone.localdate())
+    claims = benefit_selectors.claim_queryset(user=user)
+    claim_list = reverse("benefits:claim_list")
+    items = []
+    if user.role == Role.VILLAGE_AGENT:
+        items.append(
+            _item(
+                _("本月待确认的领取人员"),
+                benefit_selectors.recipients_to_confirm(user=user, month=month).count(),
+                reverse("benefits:confirmations"),
+                gettext("每月10日前确认"),
+            )
+        )
+        items.append(
+            _item(
+                _("被退回的待遇申请"),
+                claims.filter(status=ClaimStatus.RETURNED, created_by=user).count(),
+                f"{claim_list}?status=returned&mine=1",
+            )
+        )
+    elif user.role == Role.TOWNSHIP_CLERK:
+        items.append(
+            _item(
+                _("待乡镇审核的待遇申请"),
+                claims.filter(status=ClaimStatus.SUBMITTED).count(),
+                f"{claim_list}?status=submitted",
+            )
+        )
+        rows = benefit_selectors.turning_60(user=user, month=calc.add_months(month, 1))
+        qualifying = sum(1 for row in rows if row.eligibility.eligible)
+        items.append(
+            _item(
+                _("下月年满60周岁"),
+                len(rows),
+                reverse("benefits:turning_60"),
+                gettext("其中符合领取条件%(n)s人") % {"n": qualifying},
+            )
+        )
+    elif user.role == Role.COUNTY_APPROVER:
+        items.append(
+            _item(
+                _("待县级审批的待遇申请"),
+                claims.filter(status=ClaimStatus.ACCEPTED).count(),
+                f"{claim_list}?status=accepted",
+            )
+        )
+        arrears = benefit_selectors.arrears_pending(user=user).aggregate(n=Count("id"), total=Sum("amount"))
+        items.append(
+            _item(
+                _("待审核的待遇补发"),
+                arrears["n"],
+                reverse("benefits:arrears"),
+                gettext("合计%(total)s元") % {"total": arrears["total"] or ZERO},
+            )
+        )
+    return items
+
+
+def _payroll_of_the_month(user) -> list[dict]:
+    """For the fund officer: each pooling region wholly in scope, and where its payroll of the month stands."""
+    if user.role != Role.COUNTY_FUND_OFFICER or scope_prefix(user) is None:
+        return []
+    month = calc.month_of(timezone.localdate())
+    runs = {run.pooling_region_id: run for run in benefit_selectors.payroll_run_queryset(user=user).filter(month=month)}
+    return [
+        {"pooling_region": region, "month": month, "run": runs.get(region.pk)}
+        for region in benefit_selectors.covered_pooling_regions(user=user)
+    ]
 
 
 @login_required
@@ -39,6 +125,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "worklist_title": WORKLIST_TITLES.get(user.role),
         "may_register": can(user, Action.SUBMIT_APPLICATION),
         "is_village_agent": user.role == Role.VILLAGE_AGENT,
+        "benefit_items": _benefit_items(user),
+        "payroll_of_the_month": _payroll_of_the_month(user),
     }
     if context["may_register"]:
         # What this clerk sent up and is still waiting on, so they can answer the resident who asks.

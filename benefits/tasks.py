@@ -1,0 +1,16 @@
+"""Celery tasks of benefits: take ids, call a service; nothing else."""
+
+from celery import shared_task
+from django.contrib.auth import get_user_model
+
+from benefits import payroll
+from benefits.models import PayrollRun
+
+
+@shared_task(name="benefits.payroll_confirm")
+def payroll_confirm(run_id: int, actor_id: int) -> dict:
+    """Confirm a month's payroll (queued by the run page, after its request commits). Run again after a
+    worker died half way, it finishes the lines not yet debited and takes nothing twice."""
+    actor = get_user_model().objects.select_related("agency__region").get(pk=actor_id)
+    run = payroll.payroll_confirm(actor=actor, run=PayrollRun.objects.get(pk=run_id))
+    return {"run": run.pk, "status": run.status, "lines": run.lines_count, "total": str(run.total)}

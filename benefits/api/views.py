@@ -614,6 +614,8 @@ class OtherPensionStopView(APIView):
         refund, overpayment = services.other_pension_stop(
             actor=request.user, person=_person(request, data), employee_pension_from=data["employee_pension_from"]
         )
+        if overpayment is not None:  # as it stands after the offset against the account
+            overpayment = selectors.overpayment_get(user=request.user, pk=overpayment.pk)
         body = {"refund": refund, "overpayment": overpayment}
         return Response(s.OtherPensionStopSerializer(body).data, status=status.HTTP_201_CREATED)
 

@@ -117,6 +117,13 @@ def _event(
     )
 
 
+def _parse_id(raw: str, *, field: str, today: dt.date) -> idnumber.IdentityNumber:
+    try:
+        return idnumber.parse(raw, today=today)
+    except idnumber.IdNumberError as error:
+        raise DomainError(error.message, code=error.code, field=field) from None
+
+
 def _save(instance, *, actor, reason: str) -> None:
     instance._history_user = actor
     instance._change_reason = reason
@@ -600,7 +607,8 @@ def claim_approve(*, actor, claim: Claim, today: dt.date | None = None) -> Award
 
 
 def _lock_award(award: Award) -> Award:
-    return Award.objects.select_for_update().select_related("person", "pooling_region").get(pk=award.pk)
+    # Only the award's row, not its person's and pooling region's (that would queue every award of the region).
+    return Award.objects.select_for_update(of=("self",)).select_related("person", "pooling_region").get(pk=award.pk)
 
 
 def award_suspend(*, actor, award: Award, from_month: dt.date, reason: str, note: str = "") -> Award:
@@ -779,33 +787,34 @@ def yearly_check_record(
 # --- deaths and overpayments -------------------------------------------------------------------------------
 
 
-def _paid_after(award: Award, first_month: dt.date) -> tuple[Decimal, dt.date | None, dt.date | None]:
-    """What confirmed payrolls paid the award for months from ``first_month`` on (pension and back pay)."""
-    lines = PayrollLine.objects.filter(
-        award=award,
-        run__status=PayrollStatus.CONFIRMED,
-        run__month__gte=first_month,
-        kind__in=[LineKind.PENSION, LineKind.ARREARS],
-    )
-    total = lines.aggregate(total=Sum("total"))["total"] or ZERO
-    months = sorted(lines.values_list("run__month", flat=True))
-    return total, (months[0] if months else None), (months[-1] if months else None)
+def _paid_for_months(award: Award, first_month: dt.date, *, basic_only: bool = False) -> dict[dt.date, Decimal]:
+    """What payrolls (confirmed, or being confirmed) paid the award for each month from ``first_month`` on: the
+    month's pension line, and back pay counted in the month it is for, not the month it was paid with (back pay
+    paid in a later month for months before ``first_month`` is not counted). ``basic_only``: the basic part."""
+    paid: dict[dt.date, Decimal] = {}
+    settled = [PayrollStatus.CONFIRMING, PayrollStatus.CONFIRMED]
+    for month, basic, total in PayrollLine.objects.filter(
+        award=award, kind=LineKind.PENSION, run__status__in=settled, run__month__gte=first_month
+    ).values_list("run__month", "basic_pension", "total"):
+        paid[month] = paid.get(month, ZERO) + (basic if basic_only else total)
+    for month, amount, recalculation_id in Arrear.objects.filter(
+        award=award, status=ArrearStatus.PAID, month__gte=first_month, payroll_line__run__status__in=settled
+    ).values_list("month", "amount", "recalculation_id"):
+        if basic_only and recalculation_id is None:
+            # A missed month's back pay is its whole amount, account part included; a recalculation's is basic.
+            amount -= award.account_pension
+        paid[month] = paid.get(month, ZERO) + amount
+    return paid
 
 
 def _overpayment_create(
     *, actor, award: Award, reason: str, first_month: dt.date, basic_only: bool = False
 ) -> Overpayment | None:
-    lines = PayrollLine.objects.filter(
-        award=award,
-        run__status=PayrollStatus.CONFIRMED,
-        run__month__gte=first_month,
-        kind__in=[LineKind.PENSION, LineKind.ARREARS],
-    )
-    field = "basic_pension" if basic_only else "total"
-    amount = lines.aggregate(total=Sum(field))["total"] or ZERO
+    paid = _paid_for_months(award, first_month, basic_only=basic_only)
+    amount = sum(paid.values(), ZERO)
     if amount <= 0:
         return None
-    months = sorted(lines.values_list("run__month", flat=True))
+    months = sorted(month for month, part in paid.items() if part)
     overpayment, _ = Overpayment.objects.get_or_create(
         award=award,
         reason=reason,
@@ -940,7 +949,7 @@ def parse_death_list(file_name: str, content: bytes, *, today: dt.date) -> list[
             continue
         try:
             identity = idnumber.parse(cells[0], today=today)
-        except DomainError as error:
+        except idnumber.IdNumberError as error:
             errors.append({"row": number, "field": "id_number", "message": error.message})
             continue
         died_on = _parse_date(cells[1])
@@ -1196,7 +1205,7 @@ def death_settlement_record(
         raise DomainError("请填写继承人姓名。", field="heir_name")
     if not (heir_relation or "").strip():
         raise DomainError("请填写继承人与死者的关系。", field="heir_relation")
-    heir = idnumber.parse(heir_id_number, today=today)
+    heir = _parse_id(heir_id_number, field="heir_id_number", today=today)
     if heir.number == person.id_number:
         raise DomainError("继承人不能是死者本人。", field="heir_id_number")
     if not proof:
@@ -1326,7 +1335,8 @@ def other_pension_stop(
 
 
 def _lock_transfer(transfer: Transfer) -> Transfer:
-    return Transfer.objects.select_for_update().select_related("person", "to_village").get(pk=transfer.pk)
+    # Only the transfer's row: PostgreSQL will not lock the nullable side of the outer join to the village.
+    return Transfer.objects.select_for_update(of=("self",)).select_related("person", "to_village").get(pk=transfer.pk)
 
 
 def _transfer_out(*, actor, transfer: Transfer, today: dt.date) -> None:
@@ -1367,7 +1377,7 @@ def transfer_request(
     today = today or _today()
     if to_village.level != RegionLevel.VILLAGE:
         raise DomainError("请选择转入的村（社区）。", field="to_village")
-    number = idnumber.parse(id_number, today=today).number
+    number = _parse_id(id_number, field="id_number", today=today).number
     person = InsuredPerson.objects.filter(id_number=number).select_related("village").first()
     if person is None:
         raise DomainError("未找到该身份证号的参保人；外省转入请凭转移联系函办理参保登记。", field="id_number")

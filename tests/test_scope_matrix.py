@@ -12,7 +12,7 @@ show a foreign record. A route whose object type cannot be worked out fails the 
 import datetime as dt
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
@@ -24,6 +24,30 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from agencies.models import Region, Role
 from agencies.tests.factories import RegionLine, UserFactory, region_line
+from benefits import payroll as benefit_payroll
+from benefits import services as benefit_services
+from benefits.models import (
+    Arrear,
+    Award,
+    AwardEvent,
+    AwardPeriod,
+    Claim,
+    DeathListLoad,
+    DeathRecord,
+    DeathSettlement,
+    LineKind,
+    MonthlyConfirmation,
+    Overpayment,
+    PayrollLine,
+    PayrollRun,
+    PensionParameters,
+    Recalculation,
+    RecoveryStep,
+    Transfer,
+    YearlyCheck,
+    YearsCredit,
+)
+from benefits.tests.factories import make_award, make_contributor, make_parameters
 from contributions import services as contribution_services
 from contributions.models import (
     CollectiveSubsidy,
@@ -140,10 +164,103 @@ class World:
     home: RegionLine
     foreign: RegionLine
     objects: dict[type[models.Model], models.Model]
+    # The same kinds of record at home, for pages that must show them (and tests that act on them).
+    home_objects: dict[type[models.Model], models.Model] = field(default_factory=dict)
 
 
 def _proof() -> SimpleUploadedFile:
     return SimpleUploadedFile("death.pdf", b"%PDF-1.4 foreign proof", content_type="application/pdf")
+
+
+# The benefits records are made for both lines under these names, prefixed 境外 abroad and 本地 at home.
+RECIPIENT, DECEASED, CLAIMANT, MOVER, HEIR, DEATH_LIST = "领取甲", "领取乙", "申请丙", "转移丁", "继承人", "死亡名单"
+
+
+def _benefits(line: RegionLine, label: str) -> dict[type[models.Model], models.Model]:
+    """One of every benefits record for a line of places, made through the services as the year 2024 went:
+    parameters from January; two recipients paid from March (payrolls of March and April confirmed); one of
+    them on a death list as dead in March, so April was overpaid, partly repaid, then settled with the heir;
+    the central minimum raised from April, so the other is owed back pay; a monthly confirmation and a
+    yearly check; an open claim with deemed years; a move to the employees' scheme."""
+    staff = {role: line.staff(role) for role in Role.values}
+    InterestRate.objects.get_or_create(
+        pooling_region=line.pooling_region, year=2024, defaults={"rate": Decimal("0.01500")}
+    )
+    parameters = make_parameters(line, valid_from=dt.date(2024, 1, 1))
+    contributor = {"years": 15, "last_year": 2023, "booked_on": dt.date(2023, 12, 31)}
+    recipient = make_contributor(line, name=label + RECIPIENT, birth_date=dt.date(1964, 1, 10), **contributor)
+    deceased = make_contributor(line, name=label + DECEASED, birth_date=dt.date(1964, 1, 20), **contributor)
+    claimant = make_contributor(line, name=label + CLAIMANT, birth_date=dt.date(1964, 1, 25), **contributor)
+    mover = make_person(line.village, name=label + MOVER, birth_date=dt.date(1980, 6, 1))
+    award = make_award(line, recipient, claimed_on=dt.date(2024, 2, 5), approved_on=dt.date(2024, 2, 20))
+    make_award(line, deceased, claimed_on=dt.date(2024, 2, 5), approved_on=dt.date(2024, 2, 20))
+    officer = staff[Role.COUNTY_FUND_OFFICER]
+    for month in (dt.date(2024, 3, 1), dt.date(2024, 4, 1)):
+        run = benefit_payroll.payroll_prepare(actor=officer, pooling_region=line.pooling_region, month=month)
+        run = benefit_payroll.payroll_confirm(actor=officer, run=run)
+    load = benefit_services.death_list_load(
+        actor=staff[Role.COUNTY_CLERK],
+        file_name=f"{label}{DEATH_LIST}.csv",
+        content=f"身份证号,死亡日期\n{deceased.id_number},2024-03-15\n".encode(),
+        today=dt.date(2024, 5, 10),
+    )
+    overpayment = Overpayment.objects.get(person=deceased)
+    step = benefit_services.overpayment_recover(
+        actor=staff[Role.COUNTY_CLERK],
+        overpayment=overpayment,
+        method="repayment",
+        amount="10.00",
+        on=dt.date(2024, 5, 20),
+        reference=f"{label}退回1",
+    )
+    settlement = benefit_services.death_settlement_record(
+        actor=staff[Role.COUNTY_APPROVER],
+        person=deceased,
+        heir_name=label + HEIR,
+        heir_id_number=idnumber.make(line.county.code[:6], dt.date(1990, 1, 1), 15),
+        heir_relation="子",
+        proof=_proof(),
+        today=dt.date(2024, 5, 25),
+    )
+    _, recalculation = benefit_services.pension_parameters_set(
+        actor=staff[Role.CITY_SUPERVISOR],
+        pooling_region=line.pooling_region,
+        valid_from=dt.date(2024, 4, 1),
+        values={"central_minimum": "143"},
+    )
+    confirmation = benefit_services.monthly_confirmation_record(
+        actor=staff[Role.VILLAGE_AGENT], award=award, month=dt.date(2024, 5, 1), alive=True
+    )
+    check = benefit_services.yearly_check_record(
+        actor=staff[Role.VILLAGE_AGENT], award=award, year=2024, channel="office", checked_on=dt.date(2024, 5, 6)
+    )
+    credit = benefit_services.years_credit_record(
+        actor=staff[Role.COUNTY_APPROVER], person=claimant, kind="deemed", years=2, reference=f"{label}服役年限"
+    )
+    claim = benefit_services.claim_submit(actor=staff[Role.VILLAGE_AGENT], person=claimant, today=dt.date(2024, 2, 5))
+    transfer = benefit_services.transfer_to_employees(
+        actor=staff[Role.COUNTY_CLERK], person=mover, employee_years=16, reference=f"{label}联系函1"
+    )
+    return {
+        PensionParameters: parameters,
+        Claim: claim,
+        Award: award,
+        AwardPeriod: award.periods.order_by("valid_from", "id").first(),
+        AwardEvent: award.events.order_by("id").first(),
+        Recalculation: recalculation,
+        Arrear: Arrear.objects.get(award=award),
+        PayrollRun: run,
+        PayrollLine: run.lines.get(award=award, kind=LineKind.PENSION),
+        MonthlyConfirmation: confirmation,
+        YearlyCheck: check,
+        DeathListLoad: load,
+        DeathRecord: DeathRecord.objects.get(person=deceased),
+        Overpayment: overpayment,
+        RecoveryStep: step,
+        DeathSettlement: settlement,
+        Transfer: transfer,
+        YearsCredit: credit,
+    }
 
 
 @pytest.fixture
@@ -210,6 +327,8 @@ def world() -> World:
     load = services.employee_register_load(
         actor=foreign_county, file_name="境外名单.csv", content=f"身份证号\n{person.id_number}\n".encode()
     )
+    foreign_benefits = _benefits(foreign, "境外")
+    home_benefits = _benefits(home, "本地")
     return World(
         home=home,
         foreign=foreign,
@@ -228,8 +347,10 @@ def world() -> World:
             Contribution: contribution,
             CollectiveSubsidy: collective,
             Donation: donation,
+            **foreign_benefits,
             "applicant": applicant,
         },
+        home_objects=home_benefits,
     )
 
 
@@ -245,7 +366,18 @@ def _snapshot(world: World) -> dict:
 
 def _foreign_markers(world: World) -> list[str]:
     person = world.objects[InsuredPerson]
-    return [FOREIGN_NAME, FOREIGN_APPLICANT, person.id_number, person.insurance_number, "境外村", "境外名单"]
+    benefits = [f"境外{name}" for name in (RECIPIENT, DECEASED, CLAIMANT, MOVER, HEIR, DEATH_LIST)]
+    recipients = [world.objects[Award].person, world.objects[DeathRecord].person, world.objects[Claim].person]
+    return [
+        FOREIGN_NAME,
+        FOREIGN_APPLICANT,
+        person.id_number,
+        person.insurance_number,
+        "境外村",
+        "境外名单",
+        *benefits,
+        *(recipient.id_number for recipient in recipients),
+    ]
 
 
 def _text_of(response) -> str:

@@ -9,6 +9,7 @@ by both sides.
 
 import logging
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -20,10 +21,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agencies.errors import DomainError
+from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion, Region, Role
+from agencies.permissions import Action, can
 from agencies.scope import scoped
-from benefits import calc, payroll, selectors, services
+from benefits import calc, payroll, selectors, services, tasks
 from benefits.api import serializers as s
 from benefits.models import (
     Arrear,
@@ -32,6 +34,7 @@ from benefits.models import (
     DeathListLoad,
     Overpayment,
     PayrollRun,
+    PayrollStatus,
     PensionParameters,
     Transfer,
 )
@@ -411,10 +414,17 @@ class ArrearViewSet(mixins.ListModelMixin, _Base):
 # --- payroll ---------------------------------------------------------------------------------------------------
 
 
-def _payroll_confirm(*, actor, run: PayrollRun) -> int:
-    """Confirm the run. The Celery task is not there yet (``benefits.tasks``): confirmed in the request."""
-    payroll.payroll_confirm(actor=actor, run=run)
-    return status.HTTP_200_OK
+def _payroll_confirm(*, actor, run: PayrollRun) -> None:
+    """Queue the confirmation (``benefits.tasks.payroll_confirm``) once this request commits. Who may confirm and
+    whether the month is still open are answered now, not left to a worker nobody is watching."""
+    if not can(actor, Action.RUN_PAYROLL):
+        raise NotPermitted()
+    payroll.require_covers(actor, run.pooling_region)
+    if run.status == PayrollStatus.CONFIRMED:
+        raise Conflict(f"{run.pooling_region.name}{run.month:%Y年%m月}的发放已确认。", code="payroll_confirmed")
+    run_id, actor_id = run.pk, actor.pk
+    # Without a broker the task runs in-process here, and a refusal comes back at once.
+    transaction.on_commit(lambda: tasks.payroll_confirm.delay(run_id, actor_id))
 
 
 def _run_response(request: Request, run: PayrollRun, code: int = status.HTTP_200_OK) -> Response:
@@ -472,16 +482,15 @@ class PayrollRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         page = self.paginate_queryset(lines)
         return self.get_paginated_response(s.PayrollLineSerializer(page, many=True).data)
 
-    @extend_schema(
-        request=None,
-        responses={200: s.PayrollRunDetailSerializer, 202: s.PayrollRunDetailSerializer},
-    )
+    @extend_schema(request=None, responses={202: s.PayrollRunDetailSerializer})
     @action(detail=True, methods=["post"])
     def confirm(self, request: Request, pk=None) -> Response:
-        """确认: back pay and offsets fixed, the account parts debited, the funding request made; locked."""
+        """确认: queued after this request commits; the worker fixes back pay and offsets, debits the account
+        parts and makes the funding request, and the month is locked. Follow ``status`` and ``progress_done`` on
+        the run until it reads "confirmed". A confirmation killed half way is finished by confirming again."""
         run = self.get_object()
-        code = _payroll_confirm(actor=request.user, run=run)
-        return _run_response(request, run, code)
+        _payroll_confirm(actor=request.user, run=run)
+        return _run_response(request, run, status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=s.PayoutRowSerializer(many=True))
     @action(detail=True, methods=["get"])

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import NotSupportedError, connection
+from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -454,7 +454,7 @@ def test_turning_60_list(line):
 # --- payroll -----------------------------------------------------------------------------------------------------
 
 
-def test_payroll_prepare_confirm_lines_and_payout(line):
+def test_payroll_prepare_confirm_lines_and_payout(line, django_capture_on_commit_callbacks):
     person = awarded(line).person
     officer, clerk = staff(line, Role.COUNTY_FUND_OFFICER), staff(line, Role.COUNTY_CLERK)
     body = {"pooling_region": line.pooling_region.code, "month": "2025-04"}
@@ -494,10 +494,15 @@ def test_payroll_prepare_confirm_lines_and_payout(line):
     assert (line_row["kind"], line_row["total"], line_row["bank_account_masked"]) == ("pension", "327.38", "****2222")
     assert clerk.get(f"{API}/payroll-runs/{run['id']}/lines/?kind=arrears").json()["results"] == []
 
-    assert clerk.post(f"{API}/payroll-runs/{run['id']}/confirm/").status_code == 403
-    confirmed = officer.post(f"{API}/payroll-runs/{run['id']}/confirm/")
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        assert clerk.post(f"{API}/payroll-runs/{run['id']}/confirm/").status_code == 403
+    assert queued == []
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        confirmed = officer.post(f"{API}/payroll-runs/{run['id']}/confirm/")
 
-    assert confirmed.status_code in (200, 202), confirmed.json()
+    # queued after the request commits (in-process here, without a broker); the run is followed by its status
+    assert confirmed.status_code == 202, confirmed.json()
+    assert len(queued) == 1
     run = officer.get(f"{API}/payroll-runs/{run['id']}/").json()
     assert run["status"] == "confirmed"
     assert (run["account_paid_total"], run["fund_paid_total"]) == ("100.38", "0.00")
@@ -507,7 +512,9 @@ def test_payroll_prepare_confirm_lines_and_payout(line):
     assert debits["s"] == Decimal("-100.38")
     assert IndividualAccount.objects.get(person=person).balance == Decimal("13851.75")
     # the month is locked
-    assert officer.post(f"{API}/payroll-runs/{run['id']}/confirm/").status_code == 409
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        assert officer.post(f"{API}/payroll-runs/{run['id']}/confirm/").status_code == 409
+    assert queued == []
     assert officer.post(f"{API}/payroll-runs/", body, format="json").status_code == 409
 
     # the payout list: in full for the fund officer, masked for others
@@ -735,16 +742,6 @@ def test_other_pension_stop_recovers_the_basic_pension_and_refunds(line, paid_to
 # --- transfers ---------------------------------------------------------------------------------------------------
 
 
-LOCK_TRANSFER_ON_POSTGRES = pytest.mark.xfail(
-    connection.vendor == "postgresql",
-    strict=True,
-    raises=NotSupportedError,
-    reason="services._lock_transfer locks with select_related('to_village'), a nullable join PostgreSQL will not "
-    "lock (FOR UPDATE cannot be applied to the nullable side of an outer join)",
-)
-
-
-@LOCK_TRANSFER_ON_POSTGRES
 def test_transfer_out_and_in_across_pooling_regions_keeps_every_fen(line):
     person = make_contributor(line, birth_date=dt.date(1980, 5, 1), years=10, balance=Decimal("13900.00"))
     target = region_line(county="320411", township="102", village="203")  # another pooling region of the city
@@ -799,7 +796,6 @@ def test_transfer_out_and_in_across_pooling_regions_keeps_every_fen(line):
     assert moved_in["s"] == -moved_out["s"] == Decimal("13934.75")
 
 
-@LOCK_TRANSFER_ON_POSTGRES
 def test_transfers_with_the_employees_scheme(line):
     clerk, approver = staff(line, Role.COUNTY_CLERK), staff(line, Role.COUNTY_APPROVER)
     leaving = make_contributor(line, birth_date=dt.date(1965, 1, 1), years=5, balance=Decimal("3000.00"), name="甲")

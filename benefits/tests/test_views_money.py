@@ -751,3 +751,62 @@ def test_death_load_list_queries_do_not_grow_with_rows(line):
         body = client.get(reverse("benefits:death_lists")).content.decode()
     assert body.count("/benefits/deaths/loads/") == 22
     assert len(many) == len(few)
+
+
+# --- another jurisdiction's records ------------------------------------------------------------------------
+
+
+def test_another_jurisdictions_records_answer_404_on_every_money_route(line):
+    from benefits import urls_money
+
+    # given a pooling region elsewhere with a payroll, a death from its list, the overpayment, the settlement
+    foreign = _region("320115")
+    make_parameters(foreign, valid_from=dt.date(2024, 1, 1))
+    award = recipient(foreign, name="境外某甲")
+    run = confirmed_run(foreign, APRIL)
+    confirmed_run(foreign, MAY)
+    load = services.death_list_load(
+        actor=foreign.staff(Role.COUNTY_CLERK),
+        file_name="境外名单.csv",
+        content=f"{award.person.id_number},2025-04-15\n".encode(),
+    )
+    overpayment = Overpayment.objects.get()
+    settlement = services.death_settlement_record(
+        actor=foreign.staff(Role.COUNTY_APPROVER),
+        person=award.person,
+        heir_name="境外继承人",
+        heir_id_number=idnumber.make("320115", dt.date(1990, 1, 1), 15),
+        heir_relation="子女",
+        proof=proof(),
+    )
+    leaving = make_contributor(foreign, birth_date=dt.date(1965, 1, 5), years=8, name="境外某乙")
+    transfer = services.transfer_to_employees(
+        actor=foreign.staff(Role.COUNTY_CLERK), person=leaving, employee_years=18, reference="ZG-F"
+    )
+    objects = {
+        PayrollRun: run,
+        DeathListLoad: load,
+        Overpayment: overpayment,
+        DeathSettlement: settlement,
+        Transfer: transfer,
+        type(award): award,
+        InsuredPerson: leaving,
+    }
+    counts = {model: model.objects.count() for model in objects}
+    routes = [route for route in urls_money.urlpatterns if route.pattern.regex.groupindex]
+    failures = []
+    for role in ALL_ROLES:
+        client = client_for(line.staff(role))
+        for route in routes:
+            path = "/benefits/" + str(route.pattern).replace("<int:pk>", str(objects[route.callback.scope_model].pk))
+            for method in ("get", "post"):
+                status = getattr(client, method)(path).status_code
+                if status not in (404, 405):
+                    failures.append(f"{role} {method.upper()} {path} → {status}")
+    assert not failures, "\n".join(failures)
+    assert counts == {model: model.objects.count() for model in objects}
+    overpayment.refresh_from_db()
+    assert (
+        overpayment.status == OverpaymentStatus.RECOVERED
+        and not overpayment.steps.exclude(reference__startswith="account-offset").exists()
+    )

@@ -1144,9 +1144,14 @@ def overpayment_refer(*, actor, overpayment: Overpayment, note: str) -> Overpaym
     _require_in_scope(actor, overpayment.region_code)
     if not note.strip():
         raise DomainError("请填写移交说明。", field="note")
-    overpayment.status = OverpaymentStatus.REFERRED
-    overpayment.save(update_fields=["status"])
-    _event(actor=actor, action="refer", award=overpayment.award, note=note)
+    with transaction.atomic():
+        overpayment = Overpayment.objects.select_for_update().get(pk=overpayment.pk)
+        if overpayment.status != OverpaymentStatus.OPEN:
+            raise Conflict(f"该笔多发待遇当前为“{overpayment.get_status_display()}”，不能移交。", code="closed")
+        overpayment.status = OverpaymentStatus.REFERRED
+        overpayment.offset_per_month = ZERO
+        overpayment.save(update_fields=["status", "offset_per_month"])
+        _event(actor=actor, action="refer", award=overpayment.award, note=note)
     return overpayment
 
 

@@ -1367,6 +1367,15 @@ def _transfer_out(*, actor, transfer: Transfer, today: dt.date) -> None:
     transfer.years_moved = years_paid(person)
 
 
+def _refuse_transfer_of(person: InsuredPerson) -> None:
+    if person.status != PersonStatus.ACTIVE:
+        raise Conflict(f"该参保人状态为“{person.get_status_display()}”，不能转移。", code="not_active")
+    if Award.objects.filter(person=person, status__in=[AwardStatus.ACTIVE, AwardStatus.SUSPENDED]).exists():
+        raise Conflict(
+            "已领取待遇的人员不能办理关系转移；同时领取职工养老金的，请办理“领取其他养老金终止”。", code="receiving"
+        )
+
+
 def transfer_request(
     *,
     actor,
@@ -1386,14 +1395,11 @@ def transfer_request(
     person = InsuredPerson.objects.filter(id_number=number).select_related("village").first()
     if person is None:
         raise DomainError("未找到该身份证号的参保人；外省转入请凭转移联系函办理参保登记。", field="id_number")
-    if person.status != PersonStatus.ACTIVE:
-        raise Conflict(f"该参保人状态为“{person.get_status_display()}”，不能转移。", code="not_active")
+    _refuse_transfer_of(person)
     source = person.village.effective_pooling_region()
     target = to_village.effective_pooling_region()
     if target is None or source == target:
         raise DomainError("同一统筹区内迁移户籍请办理变更登记，无需关系转移。", field="to_village")
-    if Award.objects.filter(person=person, status__in=[AwardStatus.ACTIVE, AwardStatus.SUSPENDED]).exists():
-        raise Conflict("已领取待遇的人员不能办理关系转移。", code="receiving")
     if hukou_moved_on > today:
         raise DomainError("户籍迁移日期不能晚于今天。", field="hukou_moved_on")
     transfer = Transfer(
@@ -1427,6 +1433,9 @@ def transfer_approve(*, actor, transfer: Transfer, today: dt.date | None = None)
             raise Conflict(f"该转移当前为“{transfer.get_status_display()}”。", code="wrong_status")
         if transfer.requested_by_id == actor.pk:
             raise NotPermitted("申请人不能审核自己录入的转移。", code="own_transfer")
+        # Checked again under the person's lock: a claim may have been approved since the request.
+        person = InsuredPerson.objects.select_for_update().get(pk=transfer.person_id)
+        _refuse_transfer_of(person)
         _transfer_out(actor=actor, transfer=transfer, today=today)
         transfer.status = TransferStatus.MOVED
         transfer.approved_by = actor
@@ -1482,6 +1491,7 @@ def transfer_to_employees(
         raise DomainError("职工养老保险缴费年限不足15年，应将职工养老保险个人账户转入本保险。", field="employee_years")
     if not reference.strip():
         raise DomainError("请填写职工养老保险经办机构的联系函编号。", field="reference")
+    _refuse_transfer_of(person)
     transfer = Transfer(
         kind=TransferKind.TO_EMPLOYEES,
         person=person,
@@ -1513,9 +1523,15 @@ def transfer_from_employees(
     if not reference:
         raise DomainError("请填写职工养老保险经办机构的联系函编号。", field="reference")
     with transaction.atomic():
+        # The person's lock serialises a retry arriving while the first is still being booked.
+        person = InsuredPerson.objects.select_for_update().get(pk=person.pk)
         existing = Transfer.objects.filter(person=person, kind=TransferKind.FROM_EMPLOYEES, reference=reference).first()
         if existing is not None:
+            if (existing.amount, existing.employee_years) != (amount, employee_years):
+                raise Conflict("该联系函编号已按不同的金额或年限办理过转入，请核对。", code="reference_used")
             return existing
+        if person.status != PersonStatus.ACTIVE:
+            raise Conflict(f"该参保人状态为“{person.get_status_display()}”，不能转入。", code="not_active")
         account = account_open(person=person, opened_on=today)
         transfer = Transfer(
             kind=TransferKind.FROM_EMPLOYEES,

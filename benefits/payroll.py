@@ -273,6 +273,26 @@ def _set_totals(run: PayrollRun, *, preview: bool) -> None:
     run.totals_by_category = by_category
 
 
+def _analyze_lines_if_stale() -> None:
+    """Fresh planner statistics for the lines before the chunks read them by id range.
+
+    A month's lines are written at once by the prepare; until autovacuum gets round to them PostgreSQL may
+    believe the run has a handful of lines and read each chunk through the index on (run, award, kind), every
+    line of the run for every chunk. ANALYZE reads a sample; here, outside any transaction, its lock is short.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT 1 FROM pg_stat_user_tables
+               WHERE relname = 'benefits_payrollline'
+                 AND (COALESCE(last_analyze, last_autoanalyze) IS NULL
+                      OR n_mod_since_analyze > 0.1 * GREATEST(n_live_tup, 1000))"""
+        )
+        if cursor.fetchone():
+            cursor.execute("ANALYZE benefits_payrollline")
+
+
 def _line_chunks(run: PayrollRun, chunk_size: int) -> list[tuple[int, int]]:
     with connection.cursor() as cursor:
         cursor.execute(_CHUNKS_SQL, [chunk_size, run.pk])
@@ -320,6 +340,7 @@ def payroll_confirm(
             run.progress_done = 0
             run.progress_total = run.lines.filter(kind=LineKind.PENSION).count()
             run.save()
+    _analyze_lines_if_stale()
     chunks = _line_chunks(run, chunk_size)
     for lo, hi in chunks:
         _debit_chunk(run, lo, hi, actor=actor)

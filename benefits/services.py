@@ -1077,8 +1077,13 @@ def overpayment_recover(
             raise Conflict("该凭证号已登记过不同的追回记录。", code="reference_used", field="reference")
         if overpayment.status != OverpaymentStatus.OPEN:
             raise Conflict("该笔多发待遇已处理完毕。", code="closed")
-        if amount > overpayment.outstanding:
-            raise DomainError(f"追回金额超过尚未追回的{overpayment.outstanding}元。", field="amount")
+        held = _offset_being_confirmed(overpayment)
+        if amount > overpayment.outstanding - held:
+            raise DomainError(
+                f"追回金额超过尚未追回的{overpayment.outstanding - held}元"
+                + (f"（另有{held}元正在本月发放中抵扣）。" if held else "。"),
+                field="amount",
+            )
         if method == RecoveryMethod.ACCOUNT_OFFSET:
             account = _account_of(overpayment.person)
             if account is None or account.balance < amount:
@@ -1113,6 +1118,31 @@ def overpayment_recover(
             note=f"{step.get_method_display()}{amount}元（{reference}）",
         )
     return step
+
+
+def _offset_being_confirmed(overpayment: Overpayment) -> Decimal:
+    """What a payroll being confirmed deducts for this overpayment and has not yet recorded as a step.
+
+    A confirmation fixes its recovery lines first and records them as steps at its end, for the award's oldest
+    open overpayment with a monthly offset; money repaid in between must leave room for them."""
+    if overpayment.offset_per_month <= 0:
+        return ZERO
+    first = (
+        Overpayment.objects.filter(award_id=overpayment.award_id, status=OverpaymentStatus.OPEN, offset_per_month__gt=0)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if first != overpayment.pk:
+        return ZERO
+    recorded = overpayment.steps.filter(method=RecoveryMethod.BENEFIT_OFFSET).values_list("reference", flat=True)
+    held = ZERO
+    for run_id, total in PayrollLine.objects.filter(
+        award_id=overpayment.award_id, kind=LineKind.RECOVERY, run__status=PayrollStatus.CONFIRMING
+    ).values_list("run_id", "total"):
+        if f"payroll:{run_id}" not in set(recorded):
+            held -= total
+    return held
 
 
 def _apply_recovered(overpayment: Overpayment, amount: Decimal) -> None:

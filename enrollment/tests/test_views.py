@@ -220,6 +220,8 @@ def test_person_list_is_paginated_by_fifty(line, staff):
     first = client.get(reverse("enrollment:person_list")).content.decode()
     assert person_links(first) == 50
     assert "下一页" in first
+    # the link itself leads to page 2 (the querystring tag brings its own "?")
+    assert 'href="?page=2"' in first
     second = client.get(reverse("enrollment:person_list"), {"page": 2}).content.decode()
     assert person_links(second) == 1
 

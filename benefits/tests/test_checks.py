@@ -16,9 +16,11 @@ from benefits import services
 from benefits.models import (
     Arrear,
     ArrearStatus,
+    Award,
     AwardEvent,
     AwardStatus,
     CheckChannel,
+    ClaimStatus,
     LineKind,
     MonthlyConfirmation,
     StopReason,
@@ -209,3 +211,74 @@ def test_county_stops_an_award_from_a_month(line, award):
     assert _pension(run_payroll(line, MAY), award) is None
     with pytest.raises(Conflict):
         services.award_stop(actor=line.staff(Role.COUNTY_APPROVER), award=award, from_month=JUNE, reason="other")
+
+
+# --- claims: who enters, who reviews, who approves ----------------------------------------------------------
+
+
+def test_claim_roles_and_separation_of_duties(line):
+    person = make_contributor(line, name="申请人")
+    on = dt.date(2025, 3, 5)
+    for role in (Role.COUNTY_APPROVER, Role.COUNTY_FUND_OFFICER, Role.CITY_SUPERVISOR):
+        with pytest.raises(NotPermitted):
+            services.claim_submit(actor=line.staff(role), person=person, today=on)
+    neighbour = region_line(village="202")
+    with pytest.raises(DomainError) as refused:
+        services.claim_submit(actor=neighbour.staff(Role.VILLAGE_AGENT), person=person, today=on)
+    assert refused.value.code == "out_of_scope"
+    # entered by the county clerk
+    clerk = line.staff(Role.COUNTY_CLERK)
+    claim = services.claim_submit(actor=clerk, person=person, today=on)
+    with pytest.raises(Conflict):
+        services.claim_approve(actor=line.staff(Role.COUNTY_APPROVER), claim=claim, today=on)  # not reviewed yet
+    for role in (Role.VILLAGE_AGENT, Role.COUNTY_CLERK, Role.COUNTY_APPROVER):
+        with pytest.raises(NotPermitted):
+            services.claim_accept(actor=line.staff(role), claim=claim)
+    services.claim_accept(actor=line.staff(Role.TOWNSHIP_CLERK), claim=claim)
+    for role in (Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK, Role.COUNTY_FUND_OFFICER):
+        with pytest.raises(NotPermitted):
+            services.claim_approve(actor=line.staff(role), claim=claim, today=on)
+    elsewhere = pension_line(county="320411")
+    with pytest.raises(DomainError) as refused:
+        services.claim_approve(actor=elsewhere.staff(Role.COUNTY_APPROVER), claim=claim, today=on)
+    assert refused.value.code == "out_of_scope"
+    # the clerk who entered it, made approver since, still cannot approve it
+    clerk.role = Role.COUNTY_APPROVER
+    clerk.save()
+    with pytest.raises(NotPermitted) as refused:
+        services.claim_approve(actor=clerk, claim=claim, today=on)
+    assert refused.value.code == "own_claim"
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.ACCEPTED and not Award.objects.exists()
+
+
+def test_a_returned_claim_is_resubmitted_or_withdrawn_by_whoever_entered_it(line):
+    person = make_contributor(line, name="申请人")
+    on = dt.date(2025, 3, 5)
+    agent = line.staff(Role.VILLAGE_AGENT)
+    claim = services.claim_submit(actor=agent, person=person, today=on)
+    township = line.staff(Role.TOWNSHIP_CLERK)
+    with pytest.raises(DomainError) as refused:
+        services.claim_return(actor=township, claim=claim, reason=" ")
+    assert refused.value.field == "reason"
+    with pytest.raises(NotPermitted):
+        services.claim_return(actor=line.staff(Role.COUNTY_CLERK), claim=claim, reason="缺材料")
+    services.claim_return(actor=township, claim=claim, reason="缺户口簿复印件")
+    other_agent = line.staff(Role.VILLAGE_AGENT, username="agent2")
+    with pytest.raises(NotPermitted):
+        services.claim_resubmit(actor=other_agent, claim=claim, today=on)
+    with pytest.raises(NotPermitted):
+        services.claim_withdraw(actor=township, claim=claim)
+    claim = services.claim_resubmit(actor=agent, claim=claim, today=on)
+    assert (claim.status, claim.return_reason) == (ClaimStatus.SUBMITTED, "")
+    # the county approver may also send it back, with the reason; then the agent withdraws it
+    services.claim_return(actor=line.staff(Role.COUNTY_APPROVER), claim=claim, reason="年限待核")
+    claim = services.claim_withdraw(actor=agent, claim=claim, reason="本人撤回")
+    assert claim.status == ClaimStatus.WITHDRAWN
+    assert [e.action for e in claim.events.order_by("at", "id")] == [
+        "submit",
+        "return",
+        "resubmit",
+        "return",
+        "withdraw",
+    ]

@@ -24,7 +24,7 @@ from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion, Region, RegionLevel
 from agencies.money import ZERO, parse_money
 from agencies.permissions import Action, can
-from agencies.scope import code_in_scope
+from agencies.scope import code_in_scope, scope_prefix
 from benefits import calc
 from benefits.models import (
     OPEN_CLAIM_STATUSES,
@@ -749,7 +749,8 @@ def monthly_confirmation_record(
             if confirmation.alive == alive:
                 return confirmation
             raise Conflict(f"{month:%Y年%m月}已确认过，如有变化请联系县级经办机构。", code="confirmed")
-        if not alive and award.status == AwardStatus.ACTIVE:
+        # As the award stands now, not as the caller read it: someone may have suspended it meanwhile.
+        if not alive and Award.objects.filter(pk=award.pk, status=AwardStatus.ACTIVE).exists():
             award_suspend(
                 actor=actor,
                 award=award,
@@ -978,9 +979,11 @@ def death_list_load(*, actor, file_name: str, content: bytes, today: dt.date | N
     against the persons in the actor's scope. Malformed rows refuse the whole list; nothing is matched."""
     _require(actor, Action.LOAD_DEATH_LIST)
     today = today or _today()
+    prefix = scope_prefix(actor)
+    if prefix is None:
+        raise NotPermitted("您的账号未归属经办机构，不能比对死亡名单。", code="no_scope")
     rows = parse_death_list(file_name, content, today=today)
     sha256 = hashlib.sha256(content).hexdigest()
-    prefix = actor.agency.region.scope_prefix if actor.agency else ""
     with transaction.atomic():
         load, created = DeathListLoad.objects.get_or_create(
             region_code=prefix,

@@ -97,6 +97,19 @@ def test_stop_report_suspends_from_next_month_and_resumption_back_pays(line, awa
     assert run_payroll(line, SEPTEMBER).total == Decimal("323.38")
 
 
+def test_a_stop_report_on_an_award_suspended_meanwhile_is_recorded(line, award):
+    # the township suspends the award from June while the agent has it open (read before)
+    services.award_suspend(actor=line.staff(Role.TOWNSHIP_CLERK), award=award, from_month=JUNE, reason="other")
+    assert award.status == AwardStatus.ACTIVE  # the agent's copy
+    confirmation = services.monthly_confirmation_record(
+        actor=line.staff(Role.VILLAGE_AGENT), award=award, month=MAY, alive=False, stop_reason="death"
+    )
+    assert (confirmation.alive, confirmation.stop_reason) == (False, StopReason.DEATH)
+    award.refresh_from_db()
+    assert (award.status, award.paid_until) == (AwardStatus.SUSPENDED, JUNE)
+    assert AwardEvent.objects.filter(award=award, action="suspend").count() == 1
+
+
 def test_a_second_suspension_over_back_paid_months_does_not_pay_them_again(line, award):
     approver = line.staff(Role.COUNTY_APPROVER)
     run_payroll(line, APRIL)

@@ -406,3 +406,14 @@ def test_death_before_the_pension_pays_the_whole_balance_without_a_grant(settled
     assert settlement.balance_paid == Decimal("13934.75")
     assert settlement.funeral_grant == Decimal("0.00") and settlement.overpayment_offset == Decimal("0.00")
     assert IndividualAccount.objects.get(person=person).balance == Decimal("0.00")
+
+
+def test_a_clerk_without_an_agency_loads_nothing(line, award):
+    clerk = line.staff(Role.COUNTY_CLERK, username="unattached")
+    clerk.agency = None
+    clerk.save()
+    with pytest.raises(NotPermitted):
+        services.death_list_load(
+            actor=clerk, file_name="deaths.csv", content=_csv((award.person.id_number, "2025-06-01")), today=TODAY
+        )
+    assert not DeathListLoad.objects.exists() and not DeathRecord.objects.exists()

@@ -295,3 +295,18 @@ def test_a_returned_claim_is_resubmitted_or_withdrawn_by_whoever_entered_it(line
         "return",
         "withdraw",
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=DomainError,
+    reason="open decision: services.claim_approve settles interest to the start with funds.settlement.settle_closing, "
+    "which refuses a January start while the old year's year-end interest is unsettled; approval must wait for "
+    "the nightly settlement on 1 January, and the start then slips to February",
+)
+def test_a_claim_approved_in_december_starts_in_january():
+    line = pension_line(rates={2025: "0.01500", 2026: "0.01500"})
+    # born 10 December 1965: 60 in December 2025, eligible from January 2026
+    person = make_contributor(line, birth_date=dt.date(1965, 12, 10))
+    award = make_award(line, person, claimed_on=dt.date(2025, 12, 5), approved_on=dt.date(2025, 12, 20))
+    assert award.start_month == dt.date(2026, 1, 1)

@@ -8,6 +8,26 @@ the cached balances by exactly the rows it inserted (a data-modifying CTE). The 
 finishes the work and posts nothing twice, and the cached balances never drift from the entries because
 both change in the same transaction.
 
+After an earlier closing of the same year. A pension start (the account stays open; pension months leave
+it), a transfer out (the account is reopened where it is booked in) or a death is settled by
+``settle_closing`` for the months before its month c, with an interest entry of period "YYYY-MM" (MM = c)
+booked on the closing date. The next settlement of that year, at the year's end (settle month 13) or at a
+second closing in month c2 > c (settle month c2), starts at the latest such closing's month c:
+- the base = every entry booked before the first day of month c, plus every interest entry of the year
+  booked on or before the latest closing (the closing interest(s)), earns (settle month − c) months;
+- every other entry booked in month m ≥ c (the year's interest excepted) earns as in a plain year: a credit
+  (settle month − 1 − m) months, a debit (settle month − m), nothing once m ≥ the settle month.
+So an entry of month c booked before the earlier closing's date is not in the base: it belongs to month c,
+which that closing did not pay. Without an earlier closing c = 1 and this is the plain formula: the opening
+balance (entries before 1 January) earns 12 months. ``funds.interest.account_interest(from_month=c)`` is
+the rule as a pure function. The year end finds each account's latest closing of the year in the same
+statement (one range scan of the chunk's interest entries, on the ``one_interest_per_account_period``
+index). On PostgreSQL every account's plain sum is computed as before and the few accounts with a closing
+add an adjustment (their base's months from c instead of its plain months), so the common case, no closing,
+costs only that scan; SQLite applies the rule directly per entry. A closing asked for
+when the year's months before it are already settled (a later closing of the year, or the year-end entry)
+posts nothing.
+
 Choices:
 - An account whose interest rounds to zero gets no entry (a zero line on a statement says nothing). A re-run
   skips accounts that already have the period's entry before computing anything (``NOT EXISTS`` on the
@@ -54,8 +74,9 @@ Progress = Callable[[int, int], None]
 # of the half fen (PostgreSQL's default division scale could be as short as the dividend's).
 _TWELVE = "12.00000000000000000000"
 
-# Per entry, the months it earns in a year-end settlement: the opening balance (booked before 1 January)
-# all 12; a credit in month m from m + 1 on (12 − m); a debit in month m stops earning from m (13 − m).
+# Per entry, the months it earns in a plain year-end settlement (no closing in the year): the opening balance
+# (booked before 1 January) all 12; a credit in month m from m + 1 on (12 − m); a debit in month m stops
+# earning from m (13 − m).
 _PG_MONTHS = """CASE WHEN e.booked_on < %(jan1)s THEN 12
                      WHEN e.amount >= 0 THEN 12 - EXTRACT(MONTH FROM e.booked_on)::int
                      ELSE 13 - EXTRACT(MONTH FROM e.booked_on)::int END"""
@@ -76,15 +97,54 @@ _ENTRIES_OF_YEAR = """e.account_id BETWEEN %(lo)s AND %(hi)s
           AND e.booked_on <= %(dec31)s
           AND NOT (e.kind = 'interest' AND e.booked_on >= %(jan1)s)"""
 
+# The chunk's accounts with a closing earlier in the year, each with its latest (cl): an interest entry of
+# period "YYYY-MM" booked in the year, c = MM. The range on period lets the scan of the chunk's interest
+# entries (the partial unique index on account and period) skip other periods before reading the table;
+# the exact test follows. Few rows: most accounts have no closing.
+_PG_CLOSINGS = f"""SELECT DISTINCT ON (k.account_id)
+           k.account_id, k.booked_on AS closed_on, substr(k.period, 6, 2)::int AS month,
+           make_date(%(year)s, substr(k.period, 6, 2)::int, 1) AS month_start
+    FROM funds_ledgerentry k
+    JOIN funds_individualaccount a ON a.id = k.account_id
+    WHERE k.account_id BETWEEN %(lo)s AND %(hi)s
+      AND k.kind = 'interest' AND k.period BETWEEN %(first_closing)s AND %(last_closing)s
+      AND length(k.period) = 7 AND left(k.period, 5) = %(closing_prefix)s
+      AND k.booked_on BETWEEN %(jan1)s AND %(dec31)s
+      AND {_ACCOUNTS_IN_CHUNK}
+    ORDER BY k.account_id, k.period DESC"""
+
+# For those accounts only, what the rule from c changes against the plain formula: the base (entries booked
+# before month c, and the year's interest up to the latest closing) earns 13 − c months instead of its plain
+# months (the year's interest: none). Entries of months c and later earn the same either way.
+_PG_ADJUSTMENTS = f"""SELECT cl.account_id,
+           SUM(e.amount * (13 - cl.month - CASE WHEN e.kind = 'interest' AND e.booked_on >= %(jan1)s THEN 0
+                                                ELSE {_PG_MONTHS} END)) AS weighted
+    FROM cl
+    JOIN funds_ledgerentry e ON e.account_id = cl.account_id
+    WHERE e.account_id BETWEEN %(lo)s AND %(hi)s
+      AND (e.booked_on < cl.month_start OR (e.kind = 'interest' AND e.booked_on BETWEEN %(jan1)s AND cl.closed_on))
+    GROUP BY cl.account_id"""
+
+# Each account's yuan-months: the plain formula over every account of the chunk, plus the adjustment of the
+# few with a closing earlier in the year; summed exactly, then rounded once. Adding it after the plain sums
+# keeps their plan as it was; an account with a closing always has plain rows too (the money that earned the
+# closing's interest was booked before it, and the ledger is append-only).
 PG_CHUNK_SQL = f"""
-WITH calc AS (
-    SELECT e.account_id,
-           {{round}}(SUM(e.amount * {_PG_MONTHS}) * %(rate)s / {_TWELVE}, 2) AS amount
-    FROM funds_individualaccount a
-    JOIN funds_ledgerentry e ON e.account_id = a.id
-    WHERE {_ACCOUNTS_IN_CHUNK}
-      AND {_ENTRIES_OF_YEAR}
-    GROUP BY e.account_id
+WITH cl AS MATERIALIZED (
+    {_PG_CLOSINGS}
+), adjusted AS (
+    {_PG_ADJUSTMENTS}
+), calc AS (
+    SELECT w.account_id, {{round}}((w.weighted + COALESCE(adjusted.weighted, 0)) * %(rate)s / {_TWELVE}, 2) AS amount
+    FROM (
+        SELECT e.account_id, SUM(e.amount * {_PG_MONTHS}) AS weighted
+        FROM funds_individualaccount a
+        JOIN funds_ledgerentry e ON e.account_id = a.id
+        WHERE {_ACCOUNTS_IN_CHUNK}
+          AND {_ENTRIES_OF_YEAR}
+        GROUP BY e.account_id
+    ) w
+    LEFT JOIN adjusted ON adjusted.account_id = w.account_id
 ), posted AS (
     INSERT INTO funds_ledgerentry
         (account_id, component, kind, amount, booked_on, period, reference, idempotency_key,
@@ -110,9 +170,24 @@ _PG_ROUND = {Rounding.HALF_UP: "ROUND", Rounding.DOWN: "TRUNC"}
 
 # SQLite: money is stored as REAL, so the sum is taken in integer fen (exact), times the rate in units of
 # 1e-5, and divided once by 12 × 100000 with integer division. Half up rounds half a unit away from zero.
-_SQLITE_MONTHS = """CASE WHEN e.booked_on < %(jan1)s THEN 12
+_SQLITE_MONTHS = """CASE WHEN e.booked_on < COALESCE(cl.month_start, %(jan1)s) OR e.kind = 'interest'
+                              THEN 13 - COALESCE(cl.month, 1)
                          WHEN e.amount >= 0 THEN 12 - CAST(substr(e.booked_on, 6, 2) AS INTEGER)
                          ELSE 13 - CAST(substr(e.booked_on, 6, 2) AS INTEGER) END"""
+# Dates are ISO text on SQLite. MAX(period) picks the latest closing's row, booked_on included (SQLite's
+# bare columns in an aggregate query come from the row holding the MAX).
+_SQLITE_CLOSINGS = """SELECT i.account_id, MAX(i.period) AS period, i.booked_on AS closed_on,
+           CAST(substr(i.period, 6, 2) AS INTEGER) AS month, substr(i.period, 1, 7) || '-01' AS month_start
+    FROM funds_ledgerentry i
+    WHERE i.account_id BETWEEN %(lo)s AND %(hi)s
+      AND i.kind = 'interest' AND length(i.period) = 7 AND substr(i.period, 1, 5) = %(closing_prefix)s
+      AND i.booked_on BETWEEN %(jan1)s AND %(dec31)s
+    GROUP BY i.account_id"""
+# The year's own interest is left out but for the closing interest up to the latest closing (the base).
+_SQLITE_ENTRIES_OF_YEAR = """e.account_id BETWEEN %(lo)s AND %(hi)s
+          AND e.booked_on <= %(dec31)s
+          AND NOT (e.kind = 'interest' AND e.booked_on >= %(jan1)s
+                   AND (cl.closed_on IS NULL OR e.booked_on > cl.closed_on))"""
 _SQLITE_DIVISOR = 12 * 100_000
 _SQLITE_ROUND = {
     Rounding.HALF_UP: f"""CASE WHEN n >= 0 THEN (n + {_SQLITE_DIVISOR // 2}) / {_SQLITE_DIVISOR}
@@ -133,8 +208,9 @@ FROM (
                SUM(CAST(ROUND(e.amount * 100) AS INTEGER) * {_SQLITE_MONTHS}) * %(rate_units)s AS n
         FROM funds_individualaccount a
         JOIN funds_ledgerentry e ON e.account_id = a.id
+        LEFT JOIN ({_SQLITE_CLOSINGS}) AS cl ON cl.account_id = a.id
         WHERE {_ACCOUNTS_IN_CHUNK}
-          AND {_ENTRIES_OF_YEAR}
+          AND {_SQLITE_ENTRIES_OF_YEAR}
         GROUP BY e.account_id
     )
 )
@@ -341,6 +417,10 @@ def settle_year(
         "jan1": dt.date(year, 1, 1),
         "dec31": dt.date(year, 12, 31),
         "period": year_period(year),
+        "year": year,
+        "first_closing": closing_period(dt.date(year, 1, 1)),
+        "last_closing": closing_period(dt.date(year, 12, 1)),
+        "closing_prefix": f"{year:04d}-",
         "reference": f"interest-settlement:{settlement.pk}",
         "now": connection.ops.adapt_datetimefield_value(timezone.now()),
         "actor": actor.pk if actor is not None else None,
@@ -428,33 +508,52 @@ def _run_chunks(*, chunks: list[_Chunk], params: dict, rounding: str, workers: i
 
 
 def settle_closing(*, account: IndividualAccount, closing_date: dt.date, actor=None) -> LedgerEntry | None:
-    """Settle one account that closes (or starts a pension) in month c: the months of the year before c.
+    """Settle one account that closes (or starts a pension) in month c2: the months of the year before c2.
+
+    From the latest earlier closing of the same year, in month c, when there is one (a pension start, then a
+    death): the base (entries before month c and the year's interest up to that closing) earns c2 − c months,
+    the entries of months c and later as usual (see the module's docstring); else from January.
 
     Period "YYYY-MM" of the closing month, booked on the closing date. Safe to call again: returns the entry
-    already posted. Returns None when the interest rounds to zero (nothing is posted).
+    already posted. Returns None when the interest rounds to zero, or when the months before c2 are already
+    settled (a later closing of the year, or the year-end entry): nothing is posted.
     """
     year, month = closing_date.year, closing_date.month
     rate = rate_for(pooling_region=account.pooling_region, year=year)
     _refuse_if_earlier_unsettled(pooling_region=account.pooling_region, year=year)
     period = closing_period(closing_date)
+    jan1 = dt.date(year, 1, 1)
     with transaction.atomic():
         # Lock the account first (the order every posting uses), then read its entries.
         account = IndividualAccount.objects.select_for_update().get(pk=account.pk)
         existing = LedgerEntry.objects.filter(account=account, kind=EntryKind.INTEREST, period=period).first()
         if existing is not None:
             return existing
-        jan1 = dt.date(year, 1, 1)
-        opening = ZERO
+        earlier = _closings_of_year(account=account, year=year)
+        if (
+            any(closing_month >= month for closing_month, _ in earlier)
+            or LedgerEntry.objects.filter(account=account, kind=EntryKind.INTEREST, period=year_period(year)).exists()
+        ):
+            return None  # the months before this one are already settled
+        from_month, last_closing = max(earlier, default=(1, None))
+        month_start = dt.date(year, from_month, 1)
+        base = ZERO
         movements: list[tuple[int, Decimal]] = []
         for booked_on, kind, amount in account.entries.filter(booked_on__lte=closing_date).values_list(
             "booked_on", "kind", "amount"
         ):
-            if booked_on < jan1:
-                opening += amount
-            elif kind != EntryKind.INTEREST:
+            this_years_interest = kind == EntryKind.INTEREST and booked_on >= jan1
+            if booked_on < month_start or (this_years_interest and last_closing and booked_on <= last_closing):
+                base += amount
+            elif not this_years_interest:
                 movements.append((booked_on.month, amount))
         interest = account_interest(
-            opening=opening, movements=movements, rate=rate.rate, settle_month=month, rounding=rate.rounding
+            opening=base,
+            movements=movements,
+            rate=rate.rate,
+            settle_month=month,
+            rounding=rate.rounding,
+            from_month=from_month,
         )
         if interest == 0:
             return None
@@ -472,6 +571,22 @@ def settle_closing(*, account: IndividualAccount, closing_date: dt.date, actor=N
             balance_interest=F("balance_interest") + interest, balance=F("balance") + interest
         )
     return entry
+
+
+def _closings_of_year(*, account: IndividualAccount, year: int) -> list[tuple[int, dt.date]]:
+    """(month c, booked on) of each closing interest entry of the year: period "YYYY-MM", booked in the year."""
+    prefix = f"{year:04d}-"
+    return [
+        (int(period[len(prefix) :]), booked_on)
+        for period, booked_on in LedgerEntry.objects.filter(
+            account=account,
+            kind=EntryKind.INTEREST,
+            period__startswith=prefix,
+            booked_on__gte=dt.date(year, 1, 1),
+            booked_on__lte=dt.date(year, 12, 31),
+        ).values_list("period", "booked_on")
+        if len(period) == 7
+    ]
 
 
 __all__ = [

@@ -14,13 +14,14 @@ D = Decimal
 RATE = D("0.015")
 
 
-def interest(opening="0", movements=(), rate=RATE, settle_month=YEAR_END, rounding=Rounding.HALF_UP):
+def interest(opening="0", movements=(), rate=RATE, settle_month=YEAR_END, rounding=Rounding.HALF_UP, from_month=1):
     return account_interest(
         opening=D(opening),
         movements=[(m, D(a)) for m, a in movements],
         rate=rate,
         settle_month=settle_month,
         rounding=rounding,
+        from_month=from_month,
     )
 
 
@@ -75,6 +76,56 @@ def test_closing_in_january_pays_nothing():
     assert interest("1000", settle_month=1) == D("0.00")
 
 
+# --- after an earlier closing of the year (from_month) -----------------------------------------------
+
+
+def test_year_end_after_a_pension_start_in_april_settles_april_to_december():
+    # Opening 1200; the April closing paid 1200 × 1.5% × 3/12 = 4.50 for January–March. The year end starts
+    # at c = 4: base (1200 + 4.50) × (13 − 4) = 10840.50; the pension, −10.00 on the 1st of April to
+    # December, stops earning from its month: −10 × (9 + 8 + … + 1) = −450;
+    # 10390.50 × 1.5% / 12 = 12.988125 → 12.99 half up, 12.98 down
+    assert interest("1200.00", settle_month=4) == D("4.50")
+    pension = [(m, "-10.00") for m in range(4, 13)]
+    assert interest("1204.50", pension, from_month=4) == D("12.99")
+    assert interest("1204.50", pension, from_month=4, rounding=Rounding.DOWN) == D("12.98")
+
+
+def test_second_closing_in_october_after_april_settles_april_to_september():
+    # c = 4, c2 = 10: base 1204.50 × 6 = 7227; pension −10 in April–September: −10 × (6 + 5 + … + 1) = −210;
+    # October's pension (month c2) counts nothing: 7017 × 1.5% / 12 = 8.77125 → 8.77
+    pension = [(m, "-10.00") for m in range(4, 11)]
+    assert interest("1204.50", pension, settle_month=10, from_month=4) == D("8.77")
+
+
+def test_credit_in_the_closing_month_earns_from_the_month_after():
+    # From c = 5: a credit of 600 booked in May (before or after the closing's day: month c all the same)
+    # earns 13 − 1 − 5 = 7 months; base 0: 600 × 7 × 1.5% / 12 = 5.25
+    assert interest(movements=[(5, "600")], from_month=5) == D("5.25")
+    # the same credit with no earlier closing: the plain formula gives the same 12 − 5 = 7 months
+    assert interest(movements=[(5, "600")]) == D("5.25")
+
+
+def test_from_january_is_the_plain_formula():
+    movements = [(3, "300"), (7, "-400"), (11, "200")]
+    assert interest("1000", movements, from_month=1) == interest("1000", movements)
+    assert interest("1000", movements, settle_month=8, from_month=1) == interest("1000", movements, settle_month=8)
+
+
+def test_closing_in_the_month_of_the_earlier_closing_settles_nothing_more():
+    assert interest("1000", [(6, "50")], settle_month=6, from_month=6) == D("0.00")
+
+
+def test_refuses_movements_before_from_month_and_from_month_after_the_settlement():
+    with pytest.raises(ValueError, match="base"):
+        interest("1000", [(3, "300")], from_month=4)
+    with pytest.raises(ValueError):
+        interest("1000", settle_month=4, from_month=5)
+    with pytest.raises(ValueError):
+        interest("1000", from_month=13)
+    with pytest.raises(ValueError):
+        interest("1000", from_month=0)
+
+
 @pytest.mark.parametrize(
     ("amount", "half_up", "down"),
     [
@@ -113,9 +164,9 @@ settle_months = st.integers(min_value=1, max_value=YEAR_END)
 roundings = st.sampled_from([Rounding.HALF_UP, Rounding.DOWN])
 
 
-def exact_interest(opening, movements, rate, settle_month) -> Fraction:
+def exact_interest(opening, movements, rate, settle_month, from_month=1) -> Fraction:
     """The same rule written again, independently, in exact fractions."""
-    total = Fraction(opening) * (settle_month - 1)
+    total = Fraction(opening) * (settle_month - from_month)
     for month, amount in movements:
         if month >= settle_month:
             continue
@@ -164,3 +215,48 @@ def test_an_earlier_settlement_never_pays_more(opening, credits, rate):
             account_interest(opening=opening, movements=credits, rate=rate, settle_month=month, rounding=Rounding.DOWN)
             <= year_end
         )
+
+
+@settings(max_examples=300)
+@given(
+    opening=signed_money,
+    movements=st.lists(st.tuples(months, signed_money), max_size=8),
+    rate=rates,
+    from_month=months,
+    settle_months_after=st.integers(min_value=0, max_value=12),
+    rounding=roundings,
+)
+def test_from_month_equals_the_formula_in_exact_fractions(
+    opening, movements, rate, from_month, settle_months_after, rounding
+):
+    settle_month = min(from_month + settle_months_after, YEAR_END)
+    movements = [(max(month, from_month), amount) for month, amount in movements]
+    result = account_interest(
+        opening=opening,
+        movements=movements,
+        rate=rate,
+        settle_month=settle_month,
+        rounding=rounding,
+        from_month=from_month,
+    )
+    assert result == round_fraction(exact_interest(opening, movements, rate, settle_month, from_month), rounding)
+
+
+@settings(max_examples=300)
+@given(
+    opening=signed_money,
+    movements=st.lists(st.tuples(months, signed_money), max_size=8),
+    rate=rates,
+    closing=months,
+    rounding=roundings,
+)
+def test_a_closing_then_the_year_end_pays_each_month_once(opening, movements, rate, closing, rounding):
+    """Closing in month c, then the year end from c: every month is paid exactly once, and the closing's
+    interest earns from c like the rest of the base. Only the two roundings (under a fen each) differ."""
+    first = account_interest(opening=opening, movements=movements, rate=rate, settle_month=closing, rounding=rounding)
+    base = opening + first + sum((amount for month, amount in movements if month < closing), D("0"))
+    later = [(month, amount) for month, amount in movements if month >= closing]
+    second = account_interest(opening=base, movements=later, rate=rate, rounding=rounding, from_month=closing)
+    whole_year = exact_interest(opening, movements, rate, YEAR_END)
+    interest_on_the_closing_interest = Fraction(first) * (YEAR_END - closing) * Fraction(rate) / 12
+    assert abs(Fraction(first + second) - whole_year - interest_on_the_closing_interest) < Fraction(2, 100)

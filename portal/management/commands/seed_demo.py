@@ -26,6 +26,7 @@ from django.db.models import DateTimeField, Max, Model
 from simple_history.utils import bulk_create_with_history
 
 from agencies.models import Agency, PoolingRegion, Region, RegionLevel, Role, User
+from benefits.demo import BenefitsDemo, DemoStaff, seed_benefits
 from contributions.demo import seed_contributions
 from enrollment import idnumber
 from enrollment.models import (
@@ -176,6 +177,8 @@ DEMO_LOGINS = (
     DemoLogin("county_clerk", Role.COUNTY_CLERK, DEMO_COUNTY, "徐", "敏"),
     DemoLogin("county_approver", Role.COUNTY_APPROVER, DEMO_COUNTY, "朱", "国平"),
     DemoLogin("county_fund_officer", Role.COUNTY_FUND_OFFICER, DEMO_COUNTY, "钱", "晓燕"),
+    # 常州市本级 spans three districts: its monthly payroll is run at the city, by a fund officer there.
+    DemoLogin("city_fund_officer", Role.COUNTY_FUND_OFFICER, CITY[0], "孙", "丽华"),
     DemoLogin("city_supervisor", Role.CITY_SUPERVISOR, CITY[0], "沈", "卫东"),
     DemoLogin("admin", Role.ADMINISTRATOR, CITY[0], "顾", "明", superuser=True),
 )
@@ -941,6 +944,7 @@ class Command(BaseCommand):
         paid = seed_contributions(
             reference_date=REFERENCE_DATE, seed_user=User.objects.filter(username="admin").first()
         )
+        benefits = self.seed_benefits()
         total = InsuredPerson.objects.count()
         if added:
             self.stdout.write(
@@ -952,7 +956,41 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"演示数据已存在：共有参保人 {total} 名，未新增。"))
         if paid:
             self.stdout.write(f"新增缴费记录 {paid} 笔（含个人账户及明细）。")
+        if benefits is not None:
+            self.print_benefits(benefits)
         self.print_logins()
+
+    def seed_benefits(self) -> BenefitsDemo | None:
+        """Parameters, settled interest, and on the demo line recipients, payrolls and open claims."""
+        users = {u.username: u for u in User.objects.filter(username__in=[d.username for d in DEMO_LOGINS])}
+        try:
+            staff = DemoStaff(
+                village_agent=users["village_agent"],
+                township_clerk=users["township_clerk"],
+                township_clerk2=users["township_clerk2"],
+                county_approver=users["county_approver"],
+                city_supervisor=users["city_supervisor"],
+                fund_officer=users["city_fund_officer"],
+            )
+        except KeyError as missing:  # a login renamed or removed by hand: leave the benefits out
+            self.stderr.write(f"未找到演示账号 {missing}，未生成待遇演示数据。")
+            return None
+        return seed_benefits(
+            reference_date=REFERENCE_DATE, staff=staff, village_code=DEMO_VILLAGE, township_code=DEMO_TOWNSHIP
+        )
+
+    def print_benefits(self, report: BenefitsDemo) -> None:
+        if report.parameters or report.settled_years:
+            self.stdout.write(f"新增待遇计发参数 {report.parameters} 条，结息 {report.settled_years} 个统筹区年度。")
+        if report.awards:
+            awards = "、".join(f"{label} {count} 人" for label, count in report.awards.items())
+            payrolls = "、".join(report.payrolls) or "无"
+            state = "新增" if report.written else "已有"
+            self.stdout.write(
+                f"{state}待遇（奔牛镇）：{awards}；已确认月度发放 {payrolls}；待办待遇申请 {report.open_claims} 件。"
+            )
+        if report.turning_60:
+            self.stdout.write(f"下月年满60周岁：{report.turning_60}。")
 
     def print_logins(self) -> None:
         users = User.objects.select_related("agency").filter(username__in=[d.username for d in DEMO_LOGINS])

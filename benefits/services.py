@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -78,6 +78,8 @@ PARAMETER_FIELDS = (
 )
 PARAMETER_INTEGERS = ("account_divisor", "pension_age", "minimum_years")
 GOVERNMENT_COMPONENTS = (Component.GOVERNMENT_SUBSIDY, Component.GOVERNMENT_PAID)
+# A month's payroll being confirmed has its lines fixed: what they pay is paid, what they leave out is missed.
+SETTLED_RUNS = (PayrollStatus.CONFIRMING, PayrollStatus.CONFIRMED)
 
 
 def _today() -> dt.date:
@@ -175,51 +177,65 @@ def pension_parameters_set(
     """
     _require(actor, Action.SET_PENSION_PARAMETERS)
     valid_from = calc.month_of(valid_from)
-    previous = (
-        PensionParameters.objects.filter(pooling_region=pooling_region, valid_from__lt=valid_from)
-        .order_by("-valid_from")
-        .first()
-    )
-    fields: dict = {}
+    given: dict = {}
     for name in PARAMETER_FIELDS:
         if name in values and values[name] not in (None, ""):
-            fields[name] = parse_money(values[name], field=name, allow_zero=True)
-        else:
-            fields[name] = getattr(previous, name) if previous else ZERO
+            given[name] = parse_money(values[name], field=name, allow_zero=True)
     months = values.get("funeral_grant_months")
     if months not in (None, ""):
         try:
-            fields["funeral_grant_months"] = Decimal(str(months))
+            given["funeral_grant_months"] = Decimal(str(months))
         except ArithmeticError:
             raise DomainError("丧葬补助金倍数格式不正确。", field="funeral_grant_months") from None
-    else:
-        fields["funeral_grant_months"] = previous.funeral_grant_months if previous else ZERO
     for name in PARAMETER_INTEGERS:
         raw = values.get(name)
         if raw in (None, ""):
-            fields[name] = getattr(previous, name) if previous else PensionParameters._meta.get_field(name).default
             continue
         try:
-            fields[name] = int(raw)
+            given[name] = int(raw)
         except (TypeError, ValueError):
             raise DomainError(f"{PensionParameters._meta.get_field(name).verbose_name}须为整数。", field=name) from None
-        if fields[name] <= 0:
+        if given[name] <= 0:
             raise DomainError(f"{PensionParameters._meta.get_field(name).verbose_name}须大于0。", field=name)
-    if fields["central_minimum"] <= 0:
-        raise DomainError("中央基础养老金最低标准须大于0。", field="central_minimum")
     with transaction.atomic():
+        # One change at a time per region: each recalculation must see the rows entered before it, and claims
+        # approved meanwhile must see this one (claim_approve shares this lock).
+        PoolingRegion.objects.select_for_update().get(pk=pooling_region.pk)
         if PensionParameters.objects.filter(pooling_region=pooling_region, valid_from=valid_from).exists():
             raise Conflict(
                 f"{pooling_region.name}已有{valid_from:%Y年%m月}起执行的参数；参数按月份生效，请选择新的执行月份。",
                 code="parameters_exist",
                 field="valid_from",
             )
+        previous = (
+            PensionParameters.objects.filter(pooling_region=pooling_region, valid_from__lt=valid_from)
+            .order_by("-valid_from")
+            .first()
+        )
+        fields: dict = {}
+        for name in (*PARAMETER_FIELDS, "funeral_grant_months", *PARAMETER_INTEGERS):
+            if name in given:
+                fields[name] = given[name]
+            elif previous is not None:
+                fields[name] = getattr(previous, name)
+            else:
+                default = PensionParameters._meta.get_field(name).default
+                fields[name] = ZERO if name in PARAMETER_FIELDS or name == "funeral_grant_months" else default
+        if fields["central_minimum"] <= 0:
+            raise DomainError("中央基础养老金最低标准须大于0。", field="central_minimum")
         row = PensionParameters(
             pooling_region=pooling_region, valid_from=valid_from, note=note, created_by=actor, **fields
         )
         _save(row, actor=actor, reason="设置待遇计发参数")
         recalculation = awards_recalculate(actor=actor, parameters=row)
     return row, recalculation
+
+
+def _share_pooling_region(pooling_region: PoolingRegion) -> None:
+    """Hold off a parameter change of the region (which locks it for update) until this transaction ends."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM agencies_poolingregion WHERE id = %s FOR SHARE", [pooling_region.pk])
 
 
 def _award_periods(award: Award, *, rows: list[PensionParameters], from_month: dt.date) -> list[AwardPeriod]:
@@ -326,14 +342,14 @@ def awards_recalculate(*, actor, parameters: PensionParameters) -> Recalculation
 
 def _arrears_for(*, ids: list[int], recalculation: Recalculation, from_month: dt.date) -> Decimal:
     """Back pay for months from ``from_month`` already settled: due at the new amount − what was paid for the
-    month (its pension line in a confirmed payroll) and what is listed already as back pay for it (by an earlier
+    month (its pension line in a payroll confirmed or being confirmed) and what is listed already as back pay for it (by an earlier
     recalculation, or for a month missed while suspended). Months from a stop on are left out: what was paid for
     them is an overpayment, not a payment at the wrong amount."""
     settled: dict[tuple[int, dt.date], Decimal] = {}
     for award_id, month, total in PayrollLine.objects.filter(
         award_id__in=ids,
         kind=LineKind.PENSION,
-        run__status=PayrollStatus.CONFIRMED,
+        run__status__in=SETTLED_RUNS,
         run__month__gte=from_month,
     ).values_list("award_id", "run__month", "total"):
         settled[(award_id, month)] = settled.get((award_id, month), ZERO) + total
@@ -556,6 +572,7 @@ def claim_approve(*, actor, claim: Claim, today: dt.date | None = None) -> Award
         if not result.eligible:
             raise DomainError("不符合待遇领取条件：" + "".join(result.missing), code="not_eligible")
         pooling_region = person.village.effective_pooling_region()
+        _share_pooling_region(pooling_region)
         start = calc.start_month(eligible_from=result.eligible_from, approved_on=today)
         row = parameters_for(pooling_region, start)
         balance = ZERO
@@ -637,8 +654,8 @@ def award_suspend(*, actor, award: Award, from_month: dt.date, reason: str, note
 
 
 def award_resume(*, actor, award: Award, note: str = "", today: dt.date | None = None) -> Award:
-    """Resume a suspended award. Months it missed in confirmed payrolls become approved back pay, paid with
-    the next payroll."""
+    """Resume a suspended award. Months it missed in payrolls confirmed (or being confirmed) become approved back
+    pay, paid with the next payroll."""
     _require(actor, Action.MANAGE_AWARD)
     _require_in_scope(actor, award.region_code)
     today = today or _today()
@@ -656,16 +673,16 @@ def award_resume(*, actor, award: Award, note: str = "", today: dt.date | None =
         # A month counts as paid when a confirmed payroll paid it, or when it is back pay already (a suspension
         # entered again over months an earlier resumption paid).
         paid_months = set(
-            PayrollLine.objects.filter(
-                award=award, kind=LineKind.PENSION, run__status=PayrollStatus.CONFIRMED
-            ).values_list("run__month", flat=True)
+            PayrollLine.objects.filter(award=award, kind=LineKind.PENSION, run__status__in=SETTLED_RUNS).values_list(
+                "run__month", flat=True
+            )
         )
         paid_months.update(
             Arrear.objects.filter(award=award, recalculation__isnull=True).values_list("month", flat=True)
         )
         for run_month in (
             PayrollRun.objects.filter(
-                pooling_region=award.pooling_region, status=PayrollStatus.CONFIRMED, month__gte=missed_from
+                pooling_region=award.pooling_region, status__in=SETTLED_RUNS, month__gte=missed_from
             )
             .order_by("month")
             .values_list("month", flat=True)
@@ -793,13 +810,12 @@ def _paid_for_months(award: Award, first_month: dt.date, *, basic_only: bool = F
     month's pension line, and back pay counted in the month it is for, not the month it was paid with (back pay
     paid in a later month for months before ``first_month`` is not counted). ``basic_only``: the basic part."""
     paid: dict[dt.date, Decimal] = {}
-    settled = [PayrollStatus.CONFIRMING, PayrollStatus.CONFIRMED]
     for month, basic, total in PayrollLine.objects.filter(
-        award=award, kind=LineKind.PENSION, run__status__in=settled, run__month__gte=first_month
+        award=award, kind=LineKind.PENSION, run__status__in=SETTLED_RUNS, run__month__gte=first_month
     ).values_list("run__month", "basic_pension", "total"):
         paid[month] = paid.get(month, ZERO) + (basic if basic_only else total)
     for month, amount, recalculation_id in Arrear.objects.filter(
-        award=award, status=ArrearStatus.PAID, month__gte=first_month, payroll_line__run__status__in=settled
+        award=award, status=ArrearStatus.PAID, month__gte=first_month, payroll_line__run__status__in=SETTLED_RUNS
     ).values_list("month", "amount", "recalculation_id"):
         if basic_only and recalculation_id is None:
             # A missed month's back pay is its whole amount, account part included; a recalculation's is basic.

@@ -301,3 +301,72 @@ def test_two_confirmations_of_one_month_at_once_debit_once():
     debits = LedgerEntry.objects.filter(account__person=award.person, kind=EntryKind.PENSION)
     assert debits.aggregate(s=Sum("amount"))["s"] == D("-100.00")
     assert IndividualAccount.objects.get(person=award.person).balance == D("13800.00")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_parameter_changes_at_once_both_reach_the_awards():
+    line = _line()
+    awards = [_award(line, name=f"领取{i}") for i in range(30)]
+    run_payroll(line, month(1))
+    run_payroll(line, month(2))
+    supervisors = [line.staff(Role.CITY_SUPERVISOR, username=f"supervisor{i}") for i in range(2)]
+
+    def change(supervisor, valid_from, values):
+        return lambda: services.pension_parameters_set(
+            actor=supervisor, pooling_region=line.pooling_region, valid_from=valid_from, values=values
+        )
+
+    # 143 + 100 from January and 143 + 110 from February, entered at the same moment (each row whole: a row takes
+    # the figures it is not given from the row before it as it stands when entered)
+    results = run_together(
+        change(supervisors[0], month(1), {"central_minimum": "143", "local_top_up": "100"}),
+        change(supervisors[1], month(2), {"central_minimum": "143", "local_top_up": "110"}),
+    )
+    assert all(isinstance(r, tuple) for r in results), results
+    for award in awards:
+        live = {p.valid_from: p.total for p in award.periods.filter(replaced_by__isnull=True)}
+        # January 143 + 100 + 100.00 = 343.00; from February 143 + 110 + 100.00 = 353.00, whichever came first
+        assert (live[month(1)], live[month(2)]) == (D("343.00"), D("353.00"))
+        # back pay: January 20.00, February 30.00, in all 50.00 a recipient
+        assert Arrear.objects.filter(award=award).aggregate(s=Sum("amount"))["s"] == D("50.00")
+
+
+@pytest.mark.django_db
+def test_a_change_while_the_month_is_being_confirmed_is_back_paid_for_it(line, award):
+    def raise_meanwhile(done, total):
+        # when the central minimum rises to 143 from January while January's lines are being debited
+        services.pension_parameters_set(
+            actor=line.staff(Role.CITY_SUPERVISOR),
+            pooling_region=line.pooling_region,
+            valid_from=month(1),
+            values={"central_minimum": "143"},
+        )
+
+    draft = run_payroll(line, month(1), confirm=False)
+    run = payroll.payroll_confirm(actor=line.staff(Role.COUNTY_FUND_OFFICER), run=draft, progress=raise_meanwhile)
+    # then January, paid 323.00 by the run, is owed 343.00 − 323.00 = 20.00
+    assert run.lines.get(kind=LineKind.PENSION).total == D("323.00")
+    [arrear] = Arrear.objects.filter(award=award)
+    assert (arrear.month, arrear.amount) == (month(1), D("20.00"))
+
+
+@pytest.mark.django_db
+def test_a_resumption_while_the_month_is_being_confirmed_back_pays_that_month(line, award):
+    approver = line.staff(Role.COUNTY_APPROVER)
+    run_payroll(line, month(1))
+    services.award_suspend(actor=approver, award=award, from_month=month(2), reason="other")
+    # a second recipient, so that February's run has lines to confirm
+    _award(line, name="另一人")
+
+    def resume_meanwhile(done, total):
+        services.award_resume(actor=approver, award=award, today=dt.date(2026, 2, 8))
+
+    draft = run_payroll(line, month(2), confirm=False)
+    february = payroll.payroll_confirm(actor=line.staff(Role.COUNTY_FUND_OFFICER), run=draft, progress=resume_meanwhile)
+    # February's run leaves the suspended award out; resumed meanwhile, February is back pay, paid in March
+    assert not february.lines.filter(award=award).exists()
+    [arrear] = Arrear.objects.filter(award=award)
+    assert (arrear.month, arrear.amount) == (month(2), D("323.00"))
+    march = run_payroll(line, month(3))
+    assert march.lines.get(award=award, kind=LineKind.ARREARS).total == D("323.00")

@@ -1,12 +1,15 @@
-"""The demo benefits that ``seed_demo`` loads: every category, two confirmed payrolls, open claims, and a rerun
-that adds nothing."""
+"""The demo benefits that ``seed_demo`` loads: every category, two confirmed payrolls, open claims, a rerun
+that adds nothing; and the benefits admin pages, read-only, over them."""
 
 import io
 
 import pytest
+from django.contrib import admin
 from django.core.management import call_command
 from django.db.models import Sum
+from django.urls import reverse
 
+from agencies.models import User
 from benefits.models import Award, AwardCategory, Claim, ClaimStatus, PayrollRun, PayrollStatus, PensionParameters
 from funds.management.commands.check_balances import balance_mismatches
 from funds.models import EntryKind, LedgerEntry
@@ -24,7 +27,7 @@ def _counts() -> tuple:
     )
 
 
-def test_seed_demo_benefits():
+def test_seed_demo_benefits(client):
     # when
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
@@ -52,3 +55,22 @@ def test_seed_demo_benefits():
     before = _counts()
     call_command("seed_demo", stdout=io.StringIO())
     assert _counts() == before
+    _admin_pages(client, User.objects.get(username="admin"))
+
+
+def _admin_pages(client, user) -> None:
+    """Every benefits model's list and first record open for the city's administrator, and none can be edited."""
+    client.force_login(user)
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label != "benefits":
+            continue
+        opts = model._meta
+        response = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+        assert response.status_code == 200, opts.model_name
+        request = response.wsgi_request
+        assert not model_admin.has_add_permission(request)
+        first = model_admin.get_queryset(request).first()
+        if first is not None:
+            page = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[first.pk]))
+            assert page.status_code == 200, opts.model_name
+            assert not model_admin.has_change_permission(request, first)

@@ -633,6 +633,7 @@ def award_suspend(*, actor, award: Award, from_month: dt.date, reason: str, note
     if not (can(actor, Action.MANAGE_AWARD) or can(actor, Action.CONFIRM_RECIPIENTS)):
         raise NotPermitted()
     _require_in_scope(actor, award.region_code)
+    _require_stop_reason(reason)
     with transaction.atomic():
         award = _lock_award(award)
         if award.status != AwardStatus.ACTIVE:
@@ -730,14 +731,23 @@ def _stop(award: Award, *, actor, paid_until: dt.date, reason: str, note: str) -
     return award
 
 
+def _require_stop_reason(reason: str) -> None:
+    if reason not in StopReason.values:
+        raise DomainError("请选择停发原因。", field="reason")
+
+
 def award_stop(*, actor, award: Award, from_month: dt.date, reason: str, note: str = "") -> Award:
     _require(actor, Action.MANAGE_AWARD)
     _require_in_scope(actor, award.region_code)
+    _require_stop_reason(reason)
     with transaction.atomic():
         award = _lock_award(award)
         if award.status == AwardStatus.STOPPED:
             raise Conflict("该待遇已终止发放。", code="wrong_status")
-        return _stop(award, actor=actor, paid_until=calc.month_of(from_month), reason=reason, note=note)
+        _stop(award, actor=actor, paid_until=calc.month_of(from_month), reason=reason, note=note)
+        # Stopped from a month already paid (fraud found late, say): what was paid since is to be recovered.
+        _overpayment_create(actor=actor, award=award, reason=reason, first_month=award.paid_until)
+    return award
 
 
 # --- eligibility checks ------------------------------------------------------------------------------------

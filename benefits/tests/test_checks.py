@@ -23,6 +23,7 @@ from benefits.models import (
     ClaimStatus,
     LineKind,
     MonthlyConfirmation,
+    Overpayment,
     StopReason,
     YearlyCheck,
 )
@@ -224,6 +225,36 @@ def test_county_stops_an_award_from_a_month(line, award):
     assert _pension(run_payroll(line, MAY), award) is None
     with pytest.raises(Conflict):
         services.award_stop(actor=line.staff(Role.COUNTY_APPROVER), award=award, from_month=JUNE, reason="other")
+    assert not Overpayment.objects.exists()  # nothing was paid from May
+
+
+def test_a_stop_or_suspension_needs_a_known_reason(line, award):
+    approver = line.staff(Role.COUNTY_APPROVER)
+    with pytest.raises(DomainError) as refused:
+        services.award_stop(actor=approver, award=award, from_month=MAY, reason="moved")
+    assert refused.value.field == "reason"
+    with pytest.raises(DomainError) as refused:
+        services.award_suspend(actor=approver, award=award, from_month=MAY, reason="")
+    assert refused.value.field == "reason"
+    award.refresh_from_db()
+    assert award.status == AwardStatus.ACTIVE
+
+
+def test_a_stop_from_a_month_already_paid_lists_the_overpayment(line, award):
+    for month in (APRIL, MAY, JUNE, JULY):
+        run_payroll(line, month)
+    # when fraud is found in July, the award stopped from June
+    services.award_stop(
+        actor=line.staff(Role.COUNTY_APPROVER), award=award, from_month=JUNE, reason=StopReason.FRAUD, note="冒领"
+    )
+    # then June and July, 2 × 323.38 = 646.76, are to be recovered
+    [overpayment] = Overpayment.objects.all()
+    assert (overpayment.reason, overpayment.first_month, overpayment.last_month, overpayment.amount) == (
+        StopReason.FRAUD,
+        JUNE,
+        JULY,
+        Decimal("646.76"),
+    )
 
 
 # --- claims: who enters, who reviews, who approves ----------------------------------------------------------

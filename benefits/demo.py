@@ -6,7 +6,8 @@
   and 80, a funeral grant; 常州市本级 also pays an urban elderly allowance.
 - The years of interest the accounts are due (every year with a rate before the reference year) settled for
   every pooling region, as the nightly job would: an award's account part is the balance after the interest
-  up to its start, and that settlement needs the earlier years done.
+  up to its start, and that settlement needs the earlier years done. When the register has grown (new
+  persons with contributions in past years), the years are settled again for the new accounts.
 - On the demo line (武进区 → 奔牛镇 → the demo village), with the demo logins: recipients of each category
   claimed by the village agent (or, in a community, a township clerk), reviewed by a township clerk and
   approved by the county approver: monthly pensions (their years made up by years brought from the
@@ -99,10 +100,19 @@ class BenefitsDemo:
     written: bool = False
 
 
-def seed_benefits(*, reference_date: dt.date, staff: DemoStaff, village_code: str, township_code: str) -> BenefitsDemo:
+def seed_benefits(
+    *,
+    reference_date: dt.date,
+    staff: DemoStaff,
+    village_code: str,
+    township_code: str,
+    new_contributions: bool = False,
+) -> BenefitsDemo:
+    """``new_contributions``: the caller has just written contributions (for persons added to the register), so
+    every past year is settled again for the accounts that have not had its interest yet."""
     report = BenefitsDemo()
     report.parameters = _ensure_parameters(staff.city_supervisor)
-    report.settled_years = _settle_past_years(reference_date)
+    report.settled_years = _settle_past_years(reference_date, again=new_contributions)
     township_prefix = township_code[:9]
     if not Claim.objects.filter(region_code__startswith=township_prefix).exists():
         with transaction.atomic():
@@ -150,13 +160,23 @@ def _ensure_parameters(supervisor: User) -> int:
     return written
 
 
-def _settle_past_years(reference_date: dt.date) -> int:
-    """Every year with a rate before the reference year, oldest first, as the nightly job settles them."""
+def _settle_past_years(reference_date: dt.date, *, again: bool) -> int:
+    """Every year with a rate before the reference year, oldest first, as the nightly job settles them.
+
+    Years already settled are left alone, unless ``again``: a settlement run again posts the year's interest
+    to the accounts that lack it (accounts opened since for entries of that year) and nothing twice.
+    """
+    from contributions.models import InterestRate  # the rates the demo contributions loader set
     from funds.settlement import settle_year, unsettled_earlier_years
 
     settled = 0
     for pooling_region in PoolingRegion.objects.order_by("code"):
-        for year in unsettled_earlier_years(pooling_region=pooling_region, year=reference_date.year):
+        if again:
+            rates = InterestRate.objects.filter(pooling_region=pooling_region, year__lt=reference_date.year)
+            years = sorted(rates.values_list("year", flat=True))
+        else:
+            years = unsettled_earlier_years(pooling_region=pooling_region, year=reference_date.year)
+        for year in years:
             settle_year(pooling_region=pooling_region, year=year)
             settled += 1
     return settled

@@ -944,7 +944,7 @@ class Command(BaseCommand):
         paid = seed_contributions(
             reference_date=REFERENCE_DATE, seed_user=User.objects.filter(username="admin").first()
         )
-        benefits = self.seed_benefits()
+        benefits = self.seed_benefits(new_contributions=paid > 0)
         total = InsuredPerson.objects.count()
         if added:
             self.stdout.write(
@@ -960,7 +960,7 @@ class Command(BaseCommand):
             self.print_benefits(benefits)
         self.print_logins()
 
-    def seed_benefits(self) -> BenefitsDemo | None:
+    def seed_benefits(self, *, new_contributions: bool) -> BenefitsDemo | None:
         """Parameters, settled interest, and on the demo line recipients, payrolls and open claims."""
         users = {u.username: u for u in User.objects.filter(username__in=[d.username for d in DEMO_LOGINS])}
         try:
@@ -976,7 +976,11 @@ class Command(BaseCommand):
             self.stderr.write(f"未找到演示账号 {missing}，未生成待遇演示数据。")
             return None
         return seed_benefits(
-            reference_date=REFERENCE_DATE, staff=staff, village_code=DEMO_VILLAGE, township_code=DEMO_TOWNSHIP
+            reference_date=REFERENCE_DATE,
+            staff=staff,
+            village_code=DEMO_VILLAGE,
+            township_code=DEMO_TOWNSHIP,
+            new_contributions=new_contributions,
         )
 
     def print_benefits(self, report: BenefitsDemo) -> None:

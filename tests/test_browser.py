@@ -243,7 +243,10 @@ def test_a_clerk_reads_a_persons_account_and_prints_the_statement(page, agent):
     expect(page.locator(".statement")).to_contain_text("对账期间：2024年1月1日至2024年12月31日")
     expect(page.locator(".statement")).to_contain_text("出具机构：湖塘镇社保所")
     page.emulate_media(media="print")
-    expect(page.locator(".site-nav")).to_be_hidden()
+    navigation = page.locator(".site-nav")
+    expect(navigation).to_have_count(2)  # the main row and the benefits row
+    for nav in navigation.all():
+        expect(nav).to_be_hidden()
     expect(page.locator(".site-header")).to_be_hidden()
     expect(page.locator(".actions")).to_be_hidden()
     _shot(page, "statement-print.png")

@@ -28,6 +28,7 @@ from benefits import calc
 from benefits.models import (
     Arrear,
     ArrearStatus,
+    Award,
     AwardCategory,
     AwardEvent,
     LineKind,
@@ -36,6 +37,7 @@ from benefits.models import (
     PayrollLine,
     PayrollRun,
     PayrollStatus,
+    Recalculation,
     RecoveryMethod,
     RecoveryStep,
 )
@@ -206,23 +208,36 @@ def payroll_prepare(*, actor, pooling_region: PoolingRegion, month: dt.date) -> 
         )
         if run.status != PayrollStatus.DRAFT:
             raise Conflict(
-                f"{pooling_region.name}{month:%Y年%m月}的发放已{run.get_status_display()}，不能重新试算。",
+                f"{pooling_region.name}{month:%Y年%m月}的发放{run.get_status_display()}，不能重新试算。",
                 code="payroll_confirmed",
             )
-        params = {"run": run.pk, "region": pooling_region.pk, "month": month, **_booleans()}
-        with connection.cursor() as cursor:
-            _tune(cursor)
-            # A draft's lines are referenced by nothing (back pay points at a line only once confirmed): one
-            # DELETE, not the ORM's fetch-and-collect of every line.
-            cursor.execute("DELETE FROM benefits_payrollline WHERE run_id = %s", [run.pk])
-            cursor.execute(_PENSION_LINES_SQL.format(period=_PERIOD_IN_EFFECT[connection.vendor]), params)
-            cursor.execute(_ARREARS_LINES_SQL, params)
-            cursor.execute(_RECOVERY_LINES_SQL, params)
+        _write_lines(run)
         run.prepared_by = actor
         run.prepared_at = timezone.now()
         _set_totals(run, preview=True)
         run.save()
     return run
+
+
+def _write_lines(run: PayrollRun) -> None:
+    """The run's lines from the awards, back pay and offsets as they stand now (in the caller's transaction)."""
+    params = {"run": run.pk, "region": run.pooling_region_id, "month": run.month, **_booleans()}
+    with connection.cursor() as cursor:
+        _tune(cursor)
+        # A draft's lines are referenced by nothing (back pay points at a line only once confirmed): one
+        # DELETE, not the ORM's fetch-and-collect of every line.
+        cursor.execute("DELETE FROM benefits_payrollline WHERE run_id = %s", [run.pk])
+        cursor.execute(_PENSION_LINES_SQL.format(period=_PERIOD_IN_EFFECT[connection.vendor]), params)
+        cursor.execute(_ARREARS_LINES_SQL, params)
+        cursor.execute(_RECOVERY_LINES_SQL, params)
+
+
+def _awards_changed_since(run: PayrollRun) -> bool:
+    """Whether an award of the region changed (approved, stopped, suspended, resumed) or was recalculated
+    after the draft was prepared: then the draft no longer says what is due."""
+    if Recalculation.objects.filter(pooling_region_id=run.pooling_region_id, at__gt=run.prepared_at).exists():
+        return True
+    return Award.history.filter(pooling_region_id=run.pooling_region_id, history_date__gt=run.prepared_at).exists()
 
 
 def _tune(cursor) -> None:
@@ -302,6 +317,8 @@ def _line_chunks(run: PayrollRun, chunk_size: int) -> list[tuple[int, int]]:
 def _debit_chunk(run: PayrollRun, lo: int, hi: int, *, actor) -> int:
     with transaction.atomic():
         with connection.cursor() as cursor:
+            # Confirmations of one run take turns chunk by chunk; the second then finds the lines debited.
+            cursor.execute("SELECT id FROM benefits_payrollrun WHERE id = %s FOR UPDATE", [run.pk])
             _tune(cursor)
         staging = debit_in_proportion(
             source_sql=_DEBIT_SOURCE_SQL,
@@ -334,6 +351,8 @@ def payroll_confirm(
         if run.status == PayrollStatus.CONFIRMED:
             raise Conflict(f"{run.pooling_region.name}{run.month:%Y年%m月}的发放已确认。", code="payroll_confirmed")
         if run.status == PayrollStatus.DRAFT:
+            if _awards_changed_since(run):
+                _write_lines(run)  # what the preview showed is stale: confirm what is due now
             _fix_adjustment_lines(run)
             run.status = PayrollStatus.CONFIRMING
             run.confirmed_by = actor
@@ -392,7 +411,12 @@ def _record_offsets(run: PayrollRun, *, actor) -> None:
         reference = f"payroll:{run.pk}"
         if overpayment.steps.filter(reference=reference).exists():
             continue
-        amount = -line.total
+        # Never more than is still outstanding (a repayment may have come in since the lines were written).
+        amount = min(-line.total, overpayment.outstanding)
+        if amount <= 0:
+            continue
+        if amount != -line.total:
+            PayrollLine.objects.filter(pk=line.pk).update(basic_pension=-amount, total=-amount)
         RecoveryStep.objects.create(
             overpayment=overpayment,
             method=RecoveryMethod.BENEFIT_OFFSET,

@@ -173,11 +173,6 @@ def test_a_repayment_while_the_month_is_being_confirmed_cannot_over_recover(line
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="benefits.payroll.payroll_confirm keeps the pension lines of the draft: an award stopped after the "
-    "prepare (a death recorded meanwhile) is paid for the month anyway, and no overpayment is listed for it",
-)
 def test_a_death_recorded_after_the_draft_is_not_paid_for_the_months_after_it(line, award):
     run_payroll(line, month(1))
     draft = run_payroll(line, month(2), confirm=False)
@@ -196,11 +191,6 @@ def test_a_death_recorded_after_the_draft_is_not_paid_for_the_months_after_it(li
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="benefits.payroll.payroll_confirm keeps the amounts of the draft: a recalculation between prepare and "
-    "confirm is paid at the old amount, and awards_recalculate lists no back pay since the month was not yet paid",
-)
 def test_a_recalculation_after_the_draft_is_paid_in_full(line, award):
     draft = run_payroll(line, month(1), confirm=False)
     services.pension_parameters_set(

@@ -316,9 +316,9 @@ def _line_chunks(run: PayrollRun, chunk_size: int) -> list[tuple[int, int]]:
 
 def _debit_chunk(run: PayrollRun, lo: int, hi: int, *, actor) -> int:
     with transaction.atomic():
+        # Confirmations of one run take turns chunk by chunk; the second then finds the lines debited.
+        PayrollRun.objects.select_for_update().filter(pk=run.pk).exists()
         with connection.cursor() as cursor:
-            # Confirmations of one run take turns chunk by chunk; the second then finds the lines debited.
-            cursor.execute("SELECT id FROM benefits_payrollrun WHERE id = %s FOR UPDATE", [run.pk])
             _tune(cursor)
         staging = debit_in_proportion(
             source_sql=_DEBIT_SOURCE_SQL,

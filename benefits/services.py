@@ -24,7 +24,7 @@ from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion, Region, RegionLevel
 from agencies.money import ZERO, parse_money
 from agencies.permissions import Action, can
-from agencies.scope import code_in_scope, scope_prefix
+from agencies.scope import code_in_scope, covers_pooling_region, scope_prefix
 from benefits import calc
 from benefits.models import (
     OPEN_CLAIM_STATUSES,
@@ -176,6 +176,8 @@ def pension_parameters_set(
     ``values`` holds the amounts as text (or Decimal); fields not given keep the previous row's value.
     """
     _require(actor, Action.SET_PENSION_PARAMETERS)
+    if not covers_pooling_region(actor, pooling_region):
+        raise DomainError(f"{pooling_region.name}不全在您的管辖范围内，不能设置其待遇计发参数。", code="out_of_scope")
     valid_from = calc.month_of(valid_from)
     given: dict = {}
     for name in PARAMETER_FIELDS:

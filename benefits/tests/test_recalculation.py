@@ -16,7 +16,7 @@ from django.db.models import Sum
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import Role
 from benefits import payroll, services
-from benefits.models import Arrear, ArrearStatus, LineKind
+from benefits.models import Arrear, ArrearStatus, LineKind, PensionParameters
 from benefits.tests.factories import make_award, make_contributor, make_parameters, pension_line, run_payroll
 
 pytestmark = pytest.mark.django_db
@@ -232,3 +232,20 @@ def test_recalculation_keeps_the_age_additions(line):
     live = {p.valid_from: p for p in award.periods.filter(replaced_by__isnull=True)}
     # 143 + 100 + 10 = 253
     assert live[MAY].basic_pension == Decimal("253.00") and live[MAY].age_addition == Decimal("10.00")
+
+
+@pytest.mark.django_db
+def test_parameters_only_by_someone_covering_the_whole_pooling_region():
+    from agencies.tests.factories import region_line
+
+    home = region_line()
+    other = region_line(county="320115")
+    with pytest.raises(DomainError) as refused:
+        services.pension_parameters_set(
+            actor=other.staff(Role.CITY_SUPERVISOR),
+            pooling_region=home.pooling_region,
+            valid_from=dt.date(2026, 1, 1),
+            values={"central_minimum": "143", "local_top_up": "100"},
+        )
+    assert refused.value.code == "out_of_scope"
+    assert not PensionParameters.objects.filter(pooling_region=home.pooling_region).exists()

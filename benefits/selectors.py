@@ -127,7 +127,8 @@ def turning_60(*, user, month: dt.date, region: Region | None = None) -> list[Tu
     """Active persons in scope (or in ``region``) who reach the pension age in ``month``, with whether they
     qualify and an estimate of what they would get (the account part from today's balance; the award itself
     adds the interest up to the start)."""
-    from benefits.services import _other_pension, as_parameters, parameters_for  # the rules live there
+    from benefits.services import as_parameters, parameters_for  # the rules live there
+    from enrollment.models import DualEnrollmentFlag
 
     month = calc.month_of(month)
     persons = scoped(InsuredPerson.objects.filter(status=PersonStatus.ACTIVE), user).select_related(
@@ -156,8 +157,24 @@ def turning_60(*, user, month: dt.date, region: Region | None = None) -> list[Tu
     ).exclude(awards__status__in=[AwardStatus.ACTIVE, AwardStatus.SUSPENDED])
     rows: list[Turning60] = []
     parameters: dict[int, object] = {}
-    for person in persons.order_by("region_code", "name"):
-        pooling_region = person.village.effective_pooling_region() if person.village_id else None
+    persons = list(persons.order_by("region_code", "name"))
+    # A few queries for the whole list, not a few per person: places' pooling regions, open dual enrolments.
+    prefixes = sorted(
+        (
+            (region.scope_prefix, region.pooling_region_id)
+            for region in Region.objects.filter(pooling_region__isnull=False).only("code", "level", "pooling_region")
+        ),
+        key=lambda item: -len(item[0]),
+    )
+    pooling_regions = PoolingRegion.objects.in_bulk({pool for _, pool in prefixes})
+    dual = set(
+        DualEnrollmentFlag.objects.filter(person__in=persons, resolved_at__isnull=True).values_list(
+            "person_id", flat=True
+        )
+    )
+    for person in persons:
+        pool_id = next((pool for prefix, pool in prefixes if person.region_code.startswith(prefix)), None)
+        pooling_region = pooling_regions.get(pool_id)
         if pooling_region is None:
             continue
         if pooling_region.pk not in parameters:
@@ -181,7 +198,7 @@ def turning_60(*, user, month: dt.date, region: Region | None = None) -> list[Tu
             claim_month=calc.add_months(month, -1),
             scheme_started_on=pooling_region.scheme_started_on,
             years_paid=person.years_on_record + person.years_credited,
-            other_pension=_other_pension(person),
+            other_pension=person.pk in dual,
             params=params,
         )
         balance = getattr(getattr(person, "account", None), "balance", ZERO) or ZERO

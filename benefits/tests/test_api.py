@@ -1024,11 +1024,6 @@ def test_list_queries_do_not_grow_with_rows(line, clock):
     assert max(many.values()) <= 12, many
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="selectors.turning_60 reads each person's pooling region (village → county) and open dual-enrolment "
-    "flags one person at a time",
-)
 def test_turning_60_queries_do_not_grow_with_rows(line):
     client = staff(line, Role.TOWNSHIP_CLERK)
     for i in range(2):

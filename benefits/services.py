@@ -65,7 +65,7 @@ from enrollment.services import person_cancel, person_rehome
 from funds.bulk import split_in_proportion
 from funds.models import BALANCE_COLUMN, Component, EntryKind, IndividualAccount
 from funds.services import Posting, account_open, ledger_post
-from funds.settlement import settle_closing
+from funds.settlement import settle_account_year, settle_closing
 
 PARAMETER_FIELDS = (
     "central_minimum",
@@ -581,8 +581,12 @@ def claim_approve(*, actor, claim: Claim, today: dt.date | None = None) -> Award
         account_part = ZERO
         if claim.category == AwardCategory.MONTHLY_PENSION:
             account = account_open(person=person, opened_on=today)
-            # The account pension is the balance at the start, after the interest of the months before it.
-            settle_closing(account=account, closing_date=start, actor=actor)
+            # The account pension is the balance at the start, after the interest of the months before it: for a
+            # January start that is the old year's whole interest, settled now for this one account.
+            if start.month == 1:
+                settle_account_year(account=account, year=start.year - 1, actor=actor)
+            else:
+                settle_closing(account=account, closing_date=start, actor=actor)
             account.refresh_from_db()
             balance = account.balance
             account_part = calc.account_pension(balance, row.account_divisor)

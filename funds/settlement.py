@@ -518,10 +518,47 @@ def settle_closing(*, account: IndividualAccount, closing_date: dt.date, actor=N
     already posted. Returns None when the interest rounds to zero, or when the months before c2 are already
     settled (a later closing of the year, or the year-end entry): nothing is posted.
     """
-    year, month = closing_date.year, closing_date.month
+    return _settle_one(
+        account=account,
+        year=closing_date.year,
+        settle_month=closing_date.month,
+        period=closing_period(closing_date),
+        booked_on=closing_date,
+        reference_kind="interest-closing",
+        actor=actor,
+    )
+
+
+def settle_account_year(*, account: IndividualAccount, year: int, actor=None) -> LedgerEntry | None:
+    """One account's year-end interest ahead of its region's run: the entry ``settle_year`` would post.
+
+    A pension starting in January is computed on the balance with the old year's interest, which the region's
+    run posts only after 31 December; settling the one account now gives the same entry (period "YYYY",
+    booked 31 December), and the region's run then passes the account by. Safe to call again.
+    """
+    return _settle_one(
+        account=account,
+        year=year,
+        settle_month=YEAR_END,
+        period=year_period(year),
+        booked_on=dt.date(year, 12, 31),
+        reference_kind="interest-account-year",
+        actor=actor,
+    )
+
+
+def _settle_one(
+    *,
+    account: IndividualAccount,
+    year: int,
+    settle_month: int,
+    period: str,
+    booked_on: dt.date,
+    reference_kind: str,
+    actor,
+) -> LedgerEntry | None:
     rate = rate_for(pooling_region=account.pooling_region, year=year)
     _refuse_if_earlier_unsettled(pooling_region=account.pooling_region, year=year)
-    period = closing_period(closing_date)
     jan1 = dt.date(year, 1, 1)
     with transaction.atomic():
         # Lock the account first (the order every posting uses), then read its entries.
@@ -531,7 +568,7 @@ def settle_closing(*, account: IndividualAccount, closing_date: dt.date, actor=N
             return existing
         earlier = _closings_of_year(account=account, year=year)
         if (
-            any(closing_month >= month for closing_month, _ in earlier)
+            any(closing_month >= settle_month for closing_month, _ in earlier)
             or LedgerEntry.objects.filter(account=account, kind=EntryKind.INTEREST, period=year_period(year)).exists()
         ):
             return None  # the months before this one are already settled
@@ -539,19 +576,21 @@ def settle_closing(*, account: IndividualAccount, closing_date: dt.date, actor=N
         month_start = dt.date(year, from_month, 1)
         base = ZERO
         movements: list[tuple[int, Decimal]] = []
-        for booked_on, kind, amount in account.entries.filter(booked_on__lte=closing_date).values_list(
+        for entry_booked_on, kind, amount in account.entries.filter(booked_on__lte=booked_on).values_list(
             "booked_on", "kind", "amount"
         ):
-            this_years_interest = kind == EntryKind.INTEREST and booked_on >= jan1
-            if booked_on < month_start or (this_years_interest and last_closing and booked_on <= last_closing):
+            this_years_interest = kind == EntryKind.INTEREST and entry_booked_on >= jan1
+            if entry_booked_on < month_start or (
+                this_years_interest and last_closing and entry_booked_on <= last_closing
+            ):
                 base += amount
             elif not this_years_interest:
-                movements.append((booked_on.month, amount))
+                movements.append((entry_booked_on.month, amount))
         interest = account_interest(
             opening=base,
             movements=movements,
             rate=rate.rate,
-            settle_month=month,
+            settle_month=settle_month,
             rounding=rate.rounding,
             from_month=from_month,
         )
@@ -562,9 +601,9 @@ def settle_closing(*, account: IndividualAccount, closing_date: dt.date, actor=N
             component=Component.INTEREST,
             kind=EntryKind.INTEREST,
             amount=interest,
-            booked_on=closing_date,
+            booked_on=booked_on,
             period=period,
-            reference=f"interest-closing:{account.pk}:{period}",
+            reference=f"{reference_kind}:{account.pk}:{period}",
             created_by=actor,
         )
         IndividualAccount.objects.filter(pk=account.pk).update(
@@ -594,6 +633,7 @@ __all__ = [
     "SettlementResult",
     "closing_period",
     "rate_for",
+    "settle_account_year",
     "settle_closing",
     "settle_year",
     "unsettled_earlier_years",

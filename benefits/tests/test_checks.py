@@ -28,6 +28,8 @@ from benefits.models import (
     YearlyCheck,
 )
 from benefits.tests.factories import make_award, make_contributor, pension_line, run_payroll
+from funds.models import EntryKind, LedgerEntry
+from funds.settlement import settle_year
 
 pytestmark = pytest.mark.django_db
 
@@ -328,16 +330,18 @@ def test_a_returned_claim_is_resubmitted_or_withdrawn_by_whoever_entered_it(line
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DomainError,
-    reason="open decision: services.claim_approve settles interest to the start with funds.settlement.settle_closing, "
-    "which refuses a January start while the old year's year-end interest is unsettled; approval must wait for "
-    "the nightly settlement on 1 January, and the start then slips to February",
-)
 def test_a_claim_approved_in_december_starts_in_january():
     line = pension_line(rates={2025: "0.01500", 2026: "0.01500"})
     # born 10 December 1965: 60 in December 2025, eligible from January 2026
     person = make_contributor(line, birth_date=dt.date(1965, 12, 10))
     award = make_award(line, person, claimed_on=dt.date(2025, 12, 5), approved_on=dt.date(2025, 12, 20))
     assert award.start_month == dt.date(2026, 1, 1)
+    # the old year's whole interest first: 13,900.00 × 1.5% = 208.50 (booked 31 December 2025, period "2025")
+    interest = LedgerEntry.objects.get(account__person=person, kind=EntryKind.INTEREST)
+    assert (interest.period, interest.amount, interest.booked_on) == ("2025", Decimal("208.50"), dt.date(2025, 12, 31))
+    # 14,108.50 ÷ 139 = 101.50
+    assert award.account_balance_at_start == Decimal("14108.50") and award.account_pension == Decimal("101.50")
+    # the region's year-end run then passes the account by
+    result = settle_year(pooling_region=line.pooling_region, year=2025)
+    assert result.entries_posted == 0
+    assert LedgerEntry.objects.filter(account__person=person, kind=EntryKind.INTEREST).count() == 1

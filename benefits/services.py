@@ -583,9 +583,15 @@ def claim_approve(*, actor, claim: Claim, today: dt.date | None = None) -> Award
             account = account_open(person=person, opened_on=today)
             # The account pension is the balance at the start, after the interest of the months before it: for a
             # January start that is the old year's whole interest, settled now for this one account.
+            settled = False
             if start.month == 1:
-                settle_account_year(account=account, year=start.year - 1, actor=actor)
-            else:
+                try:
+                    settle_account_year(account=account, year=start.year - 1, actor=actor)
+                    settled = True
+                except DomainError as refusal:
+                    if refusal.code != "no_interest_rate":
+                        raise  # with no rate for the old year there is nothing to settle for it
+            if not settled:
                 settle_closing(account=account, closing_date=start, actor=actor)
             account.refresh_from_db()
             balance = account.balance

@@ -27,6 +27,10 @@ STAGING_TABLE = "funds_debit_staging"
 
 _COMPONENTS = list(Component.values)
 
+# Every line of a call reads its account's balance as it was before the call: two lines of one account could
+# together take more than it holds, so a call takes one line per account (a payroll chunk has one each).
+_ONE_LINE_PER_ACCOUNT = "debit_in_proportion takes one line per account in a call"
+
 
 def split_in_proportion(amount: Decimal, balances: dict[str, Decimal]) -> dict[str, Decimal]:
     """Split a debit of ``amount`` across components in proportion to their (positive) balances.
@@ -163,6 +167,9 @@ def debit_in_proportion(
             )
             cursor.execute(f"CREATE INDEX ON {STAGING_TABLE} (line_id)")
             cursor.execute(f"ANALYZE {STAGING_TABLE}")
+            cursor.execute(f"SELECT 1 FROM {STAGING_TABLE} GROUP BY account_id HAVING COUNT(*) > 1 LIMIT 1")
+            if cursor.fetchone():
+                raise ValueError(_ONE_LINE_PER_ACCOUNT)
             cursor.execute(
                 _PG_DEBIT_SQL.format(
                     columns=", ".join(f"a.{BALANCE_COLUMN[c]}" for c in _COMPONENTS),
@@ -202,6 +209,8 @@ def _sqlite_debit(cursor, *, source_sql, params, kind, booked_on, key_prefix, re
     )
     cursor.execute(source_sql, params)
     rows = [(line_id, account_id, Decimal(str(requested)).quantize(FEN)) for line_id, account_id, requested in cursor]
+    if len({account_id for _, account_id, _ in rows}) != len(rows):
+        raise ValueError(_ONE_LINE_PER_ACCOUNT)
     accounts = IndividualAccount.objects.in_bulk([account_id for _, account_id, _ in rows])
     entries: list[LedgerEntry] = []
     staged: list[tuple[int, int, str, str]] = []

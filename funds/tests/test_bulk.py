@@ -222,3 +222,53 @@ def test_debit_in_proportion_refuses_to_run_outside_a_transaction():
     with pytest.raises(RuntimeError, match="transaction"):
         debit([(1, 1, D("1.00"))])
     assert not LedgerEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_debit_in_proportion_floors_each_share_then_gives_the_missing_fen_to_the_largest_remainders():
+    # given 300.00 personal, 90.00 subsidy, 150.00 collective, 120.00 donation (660.00) and a debit of 23.74:
+    # exact shares 10.790909…, 3.237272…, 5.395454…, 4.316363…; floors 10.79 + 3.23 + 5.39 + 4.31 = 23.72,
+    # the two missing fen go to the largest remainders: subsidy (.7272) and donation (.6363)
+    line = region_line()
+    account = account_open(person=make_person(line.village), opened_on=dt.date(2020, 1, 1))
+    amounts = {
+        Component.PERSONAL: D("300.00"),
+        Component.GOVERNMENT_SUBSIDY: D("90.00"),
+        Component.COLLECTIVE: D("150.00"),
+        Component.DONATION: D("120.00"),
+    }
+    ledger_post(
+        account=account,
+        postings=[Posting(c, ARRIVES_AS[c], amount) for c, amount in amounts.items()],
+        booked_on=dt.date(2024, 3, 1),
+        reference="fixed",
+        idempotency_key="fixed:1",
+    )
+    with transaction.atomic():
+        debit([(1, account.pk, D("23.74"))])
+    written = {e.component: e.amount for e in LedgerEntry.objects.filter(kind=EntryKind.PENSION)}
+    assert written == {
+        Component.PERSONAL: D("-10.79"),
+        Component.GOVERNMENT_SUBSIDY: D("-3.24"),
+        Component.COLLECTIVE: D("-5.39"),
+        Component.DONATION: D("-4.32"),
+    }
+    assert balance_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_debit_in_proportion_refuses_two_lines_for_one_account():
+    # both would read the balance as it was before the call, and could take more than it holds
+    line = region_line()
+    account = account_open(person=make_person(line.village), opened_on=dt.date(2020, 1, 1))
+    ledger_post(
+        account=account,
+        postings=[Posting(Component.PERSONAL, EntryKind.CONTRIBUTION, D("100.00"))],
+        booked_on=dt.date(2024, 3, 1),
+        reference="fixed",
+        idempotency_key="fixed:2",
+    )
+    with pytest.raises(ValueError, match="one line per account"), transaction.atomic():
+        debit([(1, account.pk, D("80.00")), (2, account.pk, D("80.00"))])
+    assert not LedgerEntry.objects.filter(kind=EntryKind.PENSION).exists()
+    assert IndividualAccount.objects.get(pk=account.pk).balance == D("100.00")

@@ -182,8 +182,7 @@ class Command(BaseCommand):
     # --- payroll --------------------------------------------------------------------------------------
 
     def _payroll(self, *, awards: int, chunk_size: int | None, keep: bool, **_) -> None:
-        # The benchmark's data and figures live with the payroll (benefits sits above funds: imported here only).
-        from benefits import bench as payroll_bench
+        from benefits import bench as payroll_bench  # the payroll's data and figures live with the payroll
 
         if awards < 1:
             raise CommandError("--awards 至少为 1。")

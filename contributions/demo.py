@@ -12,7 +12,7 @@ and written by multi-row INSERTs (contributions, tier choices, ledger entries; a
 the cached balances are set from the ledger sums by one UPDATE per chunk: 3,000 persons load in about a second. Everything is
 drawn from generators seeded by the identity number, so the same register gives the same money on every run;
 persons who already have contributions, a tier choice or an account are left alone, so the command is safe to re-run.
-Interest is not posted here: the nightly job settles the past years.
+Interest is not posted here: ``seed_demo`` settles the past years afterwards (``benefits.demo``), before any claim is approved.
 """
 
 import datetime as dt

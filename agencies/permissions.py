@@ -2,6 +2,7 @@
 
 from enum import StrEnum
 
+from agencies.errors import NotPermitted
 from agencies.models import Role
 
 
@@ -62,3 +63,9 @@ def can(user, action: Action) -> bool:
     if user is None or not user.is_authenticated:
         return False
     return user.role in ALLOWED[action]
+
+
+def require(actor, action: Action) -> None:
+    """Refuse (403) a service call by a role that may not do this."""
+    if not can(actor, action):
+        raise NotPermitted()

@@ -23,7 +23,7 @@ from django.utils import timezone
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion, Region, RegionLevel
 from agencies.money import ZERO, parse_money
-from agencies.permissions import Action, can
+from agencies.permissions import Action, can, require
 from agencies.scope import code_in_scope, covers_pooling_region, scope_prefix
 from benefits import calc
 from benefits.models import (
@@ -84,11 +84,6 @@ SETTLED_RUNS = (PayrollStatus.CONFIRMING, PayrollStatus.CONFIRMED)
 
 def _today() -> dt.date:
     return timezone.localdate()
-
-
-def _require(actor, action: Action) -> None:
-    if not can(actor, action):
-        raise NotPermitted()
 
 
 def _require_in_scope(actor, region_code: str) -> None:
@@ -175,7 +170,7 @@ def pension_parameters_set(
 
     ``values`` holds the amounts as text (or Decimal); fields not given keep the previous row's value.
     """
-    _require(actor, Action.SET_PENSION_PARAMETERS)
+    require(actor, Action.SET_PENSION_PARAMETERS)
     if not covers_pooling_region(actor, pooling_region):
         raise DomainError(f"{pooling_region.name}不全在您的管辖范围内，不能设置其待遇计发参数。", code="out_of_scope")
     valid_from = calc.month_of(valid_from)
@@ -390,7 +385,7 @@ def _arrears_for(*, ids: list[int], recalculation: Recalculation, from_month: dt
 
 def arrears_review(*, actor, arrears: Iterable[Arrear]) -> int:
     """The county approves listed back pay; the next payroll pays it."""
-    _require(actor, Action.MANAGE_AWARD)
+    require(actor, Action.MANAGE_AWARD)
     ids = []
     for arrear in arrears:
         _require_in_scope(actor, arrear.award.region_code)
@@ -442,7 +437,7 @@ def claim_submit(
     today: dt.date | None = None,
 ) -> Claim:
     """待遇申请: refused with every missing condition listed, or sent to the township."""
-    _require(actor, Action.SUBMIT_CLAIM)
+    require(actor, Action.SUBMIT_CLAIM)
     _require_in_scope(actor, person.region_code)
     today = today or _today()
     if category not in AwardCategory.values:
@@ -488,7 +483,7 @@ def _refuse_own(claim: Claim, actor) -> None:
 
 
 def claim_accept(*, actor, claim: Claim, note: str = "") -> Claim:
-    _require(actor, Action.TOWNSHIP_REVIEW)
+    require(actor, Action.TOWNSHIP_REVIEW)
     _require_in_scope(actor, claim.region_code)
     with transaction.atomic():
         claim = _lock_claim(claim)
@@ -562,7 +557,7 @@ def claim_withdraw(*, actor, claim: Claim, reason: str = "") -> Claim:
 
 def claim_approve(*, actor, claim: Claim, today: dt.date | None = None) -> Award:
     """The county approves: interest settled up to the start month, the account pension fixed, the award made."""
-    _require(actor, Action.COUNTY_APPROVE)
+    require(actor, Action.COUNTY_APPROVE)
     _require_in_scope(actor, claim.region_code)
     today = today or _today()
     with transaction.atomic():
@@ -669,7 +664,7 @@ def award_suspend(*, actor, award: Award, from_month: dt.date, reason: str, note
 def award_resume(*, actor, award: Award, note: str = "", today: dt.date | None = None) -> Award:
     """Resume a suspended award. Months it missed in payrolls confirmed (or being confirmed) become approved back
     pay, paid with the next payroll."""
-    _require(actor, Action.MANAGE_AWARD)
+    require(actor, Action.MANAGE_AWARD)
     _require_in_scope(actor, award.region_code)
     today = today or _today()
     with transaction.atomic():
@@ -749,7 +744,7 @@ def _require_stop_reason(reason: str) -> None:
 
 
 def award_stop(*, actor, award: Award, from_month: dt.date, reason: str, note: str = "") -> Award:
-    _require(actor, Action.MANAGE_AWARD)
+    require(actor, Action.MANAGE_AWARD)
     _require_in_scope(actor, award.region_code)
     _require_stop_reason(reason)
     with transaction.atomic():
@@ -770,7 +765,7 @@ def monthly_confirmation_record(
 ) -> MonthlyConfirmation:
     """The village agent confirms a recipient for the month, or reports them for stopping (suspended from the
     next month, for the county to stop or resume)."""
-    _require(actor, Action.CONFIRM_RECIPIENTS)
+    require(actor, Action.CONFIRM_RECIPIENTS)
     _require_in_scope(actor, award.region_code)
     month = calc.month_of(month)
     if not alive:
@@ -803,7 +798,7 @@ def monthly_confirmation_record(
 def yearly_check_record(
     *, actor, award: Award, year: int, channel: str, checked_on: dt.date, passed: bool = True, note: str = ""
 ) -> YearlyCheck:
-    _require(actor, Action.RECORD_YEARLY_CHECK)
+    require(actor, Action.RECORD_YEARLY_CHECK)
     _require_in_scope(actor, award.region_code)
     from benefits.models import CheckChannel
 
@@ -887,7 +882,7 @@ def death_record(
     """A death learned: the award is paid for the month of death and stopped from the next; whatever was paid
     for later months becomes an overpayment to recover."""
     if load is None:
-        _require(actor, Action.RECORD_DEATH)
+        require(actor, Action.RECORD_DEATH)
     _require_in_scope(actor, person.region_code)
     today = today or _today()
     if died_on > today:
@@ -1015,7 +1010,7 @@ def parse_death_list(file_name: str, content: bytes, *, today: dt.date) -> list[
 def death_list_load(*, actor, file_name: str, content: bytes, today: dt.date | None = None) -> DeathListLoad:
     """Load a civil-affairs death and cremation list (.xlsx/.csv: identity number, date of death) and match it
     against the persons in the actor's scope. Malformed rows refuse the whole list; nothing is matched."""
-    _require(actor, Action.LOAD_DEATH_LIST)
+    require(actor, Action.LOAD_DEATH_LIST)
     today = today or _today()
     prefix = scope_prefix(actor)
     if prefix is None:
@@ -1101,7 +1096,7 @@ def overpayment_recover(
     *, actor, overpayment: Overpayment, method: str, amount, on: dt.date, reference: str, note: str = ""
 ) -> RecoveryStep:
     """Record one step of recovery. An offset against the account balance takes the money from the account."""
-    _require(actor, Action.RECOVER_OVERPAYMENT)
+    require(actor, Action.RECOVER_OVERPAYMENT)
     _require_in_scope(actor, overpayment.region_code)
     if method not in RecoveryMethod.values:
         raise DomainError("请选择追回方式。", field="method")
@@ -1196,7 +1191,7 @@ def _apply_recovered(overpayment: Overpayment, amount: Decimal) -> None:
 
 def overpayment_offset_set(*, actor, overpayment: Overpayment, per_month) -> Overpayment:
     """Deduct from each later payroll (后续待遇抵扣) until recovered; 0 stops it."""
-    _require(actor, Action.RECOVER_OVERPAYMENT)
+    require(actor, Action.RECOVER_OVERPAYMENT)
     _require_in_scope(actor, overpayment.region_code)
     per_month = parse_money(per_month, field="per_month", allow_zero=True)
     with transaction.atomic():
@@ -1211,7 +1206,7 @@ def overpayment_offset_set(*, actor, overpayment: Overpayment, per_month) -> Ove
 
 def overpayment_refer(*, actor, overpayment: Overpayment, note: str) -> Overpayment:
     """Fraud is referred on (移交): the overpayment leaves the recovery worklist with the reason."""
-    _require(actor, Action.RECOVER_OVERPAYMENT)
+    require(actor, Action.RECOVER_OVERPAYMENT)
     _require_in_scope(actor, overpayment.region_code)
     if not note.strip():
         raise DomainError("请填写移交说明。", field="note")
@@ -1273,7 +1268,7 @@ def death_settlement_record(
 ) -> DeathSettlement:
     """On death: interest settled, open overpayments offset against the account, the rest paid to the heir,
     the funeral grant where the region has one; the account closed and the person cancelled."""
-    _require(actor, Action.SETTLE_DEATH)
+    require(actor, Action.SETTLE_DEATH)
     _require_in_scope(actor, person.region_code)
     today = today or _today()
     heir_name = "".join((heir_name or "").split())
@@ -1347,7 +1342,7 @@ def other_pension_stop(
     """Someone found receiving an employees' pension: the award stopped from that month, the basic pension
     paid since recovered (offset first against the refund), the balance less government subsidies refunded
     and the government part returned to the fund; the person cancelled. Returns (refund, overpayment)."""
-    _require(actor, Action.MANAGE_AWARD)
+    require(actor, Action.MANAGE_AWARD)
     _require_in_scope(actor, person.region_code)
     today = today or _today()
     first_month = calc.month_of(employee_pension_from)
@@ -1457,7 +1452,7 @@ def transfer_request(
     today: dt.date | None = None,
 ) -> Transfer:
     """The receiving side applies for a person of another pooling region whose hukou has moved here."""
-    _require(actor, Action.REQUEST_TRANSFER)
+    require(actor, Action.REQUEST_TRANSFER)
     _require_in_scope(actor, to_village.code)
     today = today or _today()
     if to_village.level != RegionLevel.VILLAGE:
@@ -1495,7 +1490,7 @@ def transfer_request(
 def transfer_approve(*, actor, transfer: Transfer, today: dt.date | None = None) -> Transfer:
     """The sending side approves and pays: interest to the month, the whole balance out, the account closed.
     For a move to the employees' scheme the person is also cancelled here."""
-    _require(actor, Action.APPROVE_TRANSFER)
+    require(actor, Action.APPROVE_TRANSFER)
     _require_in_scope(actor, transfer.from_region_code)
     today = today or _today()
     with transaction.atomic():
@@ -1520,7 +1515,7 @@ def transfer_approve(*, actor, transfer: Transfer, today: dt.date | None = None)
 def transfer_book(*, actor, transfer: Transfer, today: dt.date | None = None) -> Transfer:
     """The receiving side confirms and books: the account reopened here with every component, the person
     re-homed with the same insurance number, the years adding up."""
-    _require(actor, Action.REQUEST_TRANSFER)
+    require(actor, Action.REQUEST_TRANSFER)
     _require_in_scope(actor, transfer.to_region_code)
     today = today or _today()
     with transaction.atomic():
@@ -1556,7 +1551,7 @@ def transfer_to_employees(
 ) -> Transfer:
     """At retirement age with 15 or more employee years: the resident account merges into the employees'
     scheme. Entered by the county clerk; the approver then approves and pays (``transfer_approve``)."""
-    _require(actor, Action.REQUEST_TRANSFER)
+    require(actor, Action.REQUEST_TRANSFER)
     _require_in_scope(actor, person.region_code)
     if employee_years < 15:
         raise DomainError("职工养老保险缴费年限不足15年，应将职工养老保险个人账户转入本保险。", field="employee_years")
@@ -1584,7 +1579,7 @@ def transfer_from_employees(
     *, actor, person: InsuredPerson, employee_years: int, amount, reference: str, today: dt.date | None = None
 ) -> Transfer:
     """Fewer than 15 employee years: the employees' account merges here and its years count."""
-    _require(actor, Action.REQUEST_TRANSFER)
+    require(actor, Action.REQUEST_TRANSFER)
     _require_in_scope(actor, person.region_code)
     today = today or _today()
     if not 0 < employee_years < 15:
@@ -1641,7 +1636,7 @@ def transfer_from_employees(
 
 def years_credit_record(*, actor, person: InsuredPerson, kind: str, years: int, reference: str) -> YearsCredit:
     """Deemed years (e.g. military service recognised before a merger's cut-over) counted towards the minimum."""
-    _require(actor, Action.MANAGE_AWARD)
+    require(actor, Action.MANAGE_AWARD)
     _require_in_scope(actor, person.region_code)
     if kind not in YearsCreditKind.values:
         raise DomainError("请选择年限类型。", field="kind")

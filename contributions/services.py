@@ -31,7 +31,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion, Region, RegionLevel
 from agencies.money import ZERO, Rounding, parse_money
-from agencies.permissions import Action, can
+from agencies.permissions import Action, require
 from agencies.scope import code_in_scope, covers_pooling_region, scope_prefix, scoped
 from contributions import policy as rules
 from contributions import selectors, xlsx
@@ -84,11 +84,6 @@ def money(raw, *, field: str = "amount", allow_zero: bool = False) -> Decimal:
     elif isinstance(raw, bool) or not isinstance(raw, Decimal | int | float):
         raise DomainError("请填写金额。", code="invalid_amount", field=field)
     return parse_money(raw, field=field, allow_zero=allow_zero)
-
-
-def _require(actor, action: Action) -> None:
-    if not can(actor, action):
-        raise NotPermitted()
 
 
 def _require_in_scope(actor, region_code: str) -> None:
@@ -233,7 +228,7 @@ def policy_create(
     Periods follow one another without gap or overlap. A period starting after an open-ended last one closes
     that one the day before; anything else that overlaps or leaves a gap is refused.
     """
-    _require(actor, Action.SET_CONTRIBUTION_POLICY)
+    require(actor, Action.SET_CONTRIBUTION_POLICY)
     _require_covers(actor, pooling_region)
     if not isinstance(valid_from, dt.date):
         raise DomainError("请填写生效日期。", code="required", field="valid_from")
@@ -319,7 +314,7 @@ def interest_rate_set(
     *, actor, pooling_region: PoolingRegion, year: int, rate: Decimal | str, rounding: str = Rounding.HALF_UP
 ) -> InterestRate:
     """The bookkeeping rate of a year ("0.015" or "1.5%"); refused once that year's interest is posted."""
-    _require(actor, Action.SET_CONTRIBUTION_POLICY)
+    require(actor, Action.SET_CONTRIBUTION_POLICY)
     _require_covers(actor, pooling_region)
     year = _clean_year(year)
     value = rules.parse_rate(rate)
@@ -361,7 +356,7 @@ def _check_tier(tiers: dict[Decimal, Decimal], amount: Decimal, *, pooling_regio
 
 def tier_choice_record(*, actor, person: InsuredPerson, year: int, amount: Decimal | str) -> TierChoice:
     """The tier a person picks for a year; may change until the year is paid (history kept)."""
-    _require(actor, Action.RECORD_TIER_CHOICE)
+    require(actor, Action.RECORD_TIER_CHOICE)
     _require_in_scope(actor, person.region_code)
     year = _clean_year(year)
     amount = money(amount, field="amount")
@@ -392,7 +387,7 @@ def tier_choice_record(*, actor, person: InsuredPerson, year: int, amount: Decim
 
 def tier_choices_template(*, actor, year: int, village: Region) -> bytes:
     """An .xlsx of the village's active persons, their current choice, and a drop-down of the year's tiers."""
-    _require(actor, Action.RECORD_TIER_CHOICE)
+    require(actor, Action.RECORD_TIER_CHOICE)
     if village.level != RegionLevel.VILLAGE:
         raise DomainError("请选择村（社区）。", code="invalid", field="village")
     _require_in_scope(actor, village.code)
@@ -453,7 +448,7 @@ def tier_choices_import(*, actor, year: int, file_name: str, content: bytes) -> 
     Every row's problem is listed with its row number; if there is any, nothing is written. A blank tier
     leaves that person as they were; a row repeating a paid year's tier unchanged is accepted.
     """
-    _require(actor, Action.RECORD_TIER_CHOICE)
+    require(actor, Action.RECORD_TIER_CHOICE)
     year = _clean_year(year)
     sheet = xlsx.read_tier_sheet(file_name=file_name, content=content, year=year)
     result = TierImportResult(rows=len(sheet.rows))
@@ -750,7 +745,7 @@ def contribution_post(
     """
     if channel not in Channel.values:
         raise DomainError("请选择缴费渠道。", code="invalid", field="channel")
-    _require(actor, Action.RECORD_COUNTER_PAYMENT if channel == Channel.COUNTER else Action.POST_BANK_FILE_PAYMENT)
+    require(actor, Action.RECORD_COUNTER_PAYMENT if channel == Channel.COUNTER else Action.POST_BANK_FILE_PAYMENT)
     _require_in_scope(actor, person.region_code)
     if kind not in ContributionKind.values:
         raise DomainError("请选择缴费类型（正常缴费或补缴）。", code="invalid", field="kind")
@@ -940,7 +935,7 @@ def collective_subsidy_record(
     subsidy plus donations would pass the year's top tier, the person gets the part allowed and is counted
     in ``persons_capped``.
     """
-    _require(actor, Action.RECORD_SUBSIDY)
+    require(actor, Action.RECORD_SUBSIDY)
     if village.level != RegionLevel.VILLAGE:
         raise DomainError("集体补助须按村（社区）登记，请选择村（社区）。", code="invalid", field="village")
     _require_in_scope(actor, village.code)
@@ -1022,7 +1017,7 @@ def donation_record(
     *, actor, person: InsuredPerson, year: int, donor: str, amount: Decimal | str, received_on: dt.date
 ) -> Donation:
     """资助 to one person for a year, credited to the donation component; refused beyond the cap."""
-    _require(actor, Action.RECORD_SUBSIDY)
+    require(actor, Action.RECORD_SUBSIDY)
     _require_in_scope(actor, person.region_code)
     year = _clean_year(year)
     amount = money(amount, field="amount")

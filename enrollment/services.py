@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import Region, RegionLevel
-from agencies.permissions import Action, can
+from agencies.permissions import Action, can, require
 from agencies.scope import code_in_scope, scope_prefix
 from enrollment import idnumber
 from enrollment.models import (
@@ -53,11 +53,6 @@ CHANGE_FIELDS = (
 
 def _today() -> dt.date:
     return timezone.localdate()
-
-
-def _require(actor, action: Action) -> None:
-    if not can(actor, action):
-        raise NotPermitted()
 
 
 def _require_in_scope(actor, region_code: str) -> None:
@@ -182,7 +177,7 @@ def registration_submit(
     today: dt.date | None = None,
 ) -> Application:
     """A village agent (or a clerk above) enters a 参保登记表. Creates the person, pending, and the application."""
-    _require(actor, Action.SUBMIT_APPLICATION)
+    require(actor, Action.SUBMIT_APPLICATION)
     today = today or _today()
     if village.level != RegionLevel.VILLAGE:
         raise DomainError("请选择户籍所在的村（社区）。", code="invalid", field="village")
@@ -297,7 +292,7 @@ def change_submit(
     today: dt.date | None = None,
 ) -> Application:
     """变更登记表. Name and identity-number changes need proof; phone, address and bank details do not."""
-    _require(actor, Action.SUBMIT_APPLICATION)
+    require(actor, Action.SUBMIT_APPLICATION)
     _require_in_scope(actor, person.region_code)
     _require_active(person)
     cleaned = _clean_changes(person, changes, actor=actor, today=today or _today())
@@ -329,7 +324,7 @@ def cancellation_submit(
     today: dt.date | None = None,
 ) -> Application:
     """注销登记表: death, emigration, another basic pension, or transfer out; proof always attached."""
-    _require(actor, Action.SUBMIT_APPLICATION)
+    require(actor, Action.SUBMIT_APPLICATION)
     _require_in_scope(actor, person.region_code)
     _require_active(person)
     today = today or _today()
@@ -378,7 +373,7 @@ def _require_status(application: Application, *expected: str) -> None:
 
 def application_accept(*, actor, application: Application, note: str = "") -> Application:
     """The township reviews the form and passes it to the county (乡镇审核)."""
-    _require(actor, Action.TOWNSHIP_REVIEW)
+    require(actor, Action.TOWNSHIP_REVIEW)
     _require_in_scope(actor, application.region_code)
     with transaction.atomic():
         application = _lock(application)
@@ -415,7 +410,7 @@ def application_return(*, actor, application: Application, reason: str) -> Appli
 
 def application_approve(*, actor, application: Application, today: dt.date | None = None) -> Application:
     """The county approves (县级审批) and the application takes effect on the person."""
-    _require(actor, Action.COUNTY_APPROVE)
+    require(actor, Action.COUNTY_APPROVE)
     _require_in_scope(actor, application.region_code)
     today = today or _today()
     with transaction.atomic():
@@ -470,7 +465,7 @@ def application_resubmit(
     A registration may correct its identity number too (the usual reason to send one back); a change
     application corrects the values it asks for.
     """
-    _require(actor, Action.SUBMIT_APPLICATION)
+    require(actor, Action.SUBMIT_APPLICATION)
     _require_in_scope(actor, application.region_code)
     today = today or _today()
     with transaction.atomic():
@@ -519,7 +514,7 @@ def _correct_registration(
 
 def application_withdraw(*, actor, application: Application, reason: str = "") -> Application:
     """An open form is withdrawn; a withdrawn registration leaves no insured person behind (status void)."""
-    _require(actor, Action.SUBMIT_APPLICATION)
+    require(actor, Action.SUBMIT_APPLICATION)
     _require_in_scope(actor, application.region_code)
     with transaction.atomic():
         application = _lock(application)
@@ -549,7 +544,7 @@ def special_group_record(
     certificate_number: str = "",
     ends_on: dt.date | None = None,
 ) -> SpecialGroupMembership:
-    _require(actor, Action.RECORD_SPECIAL_GROUP)
+    require(actor, Action.RECORD_SPECIAL_GROUP)
     _require_in_scope(actor, person.region_code)
     if person.status not in (PersonStatus.PENDING, PersonStatus.ACTIVE):
         raise Conflict(f"参保人当前状态为“{person.get_status_display()}”，不能登记特殊群体。", code="wrong_status")
@@ -641,7 +636,7 @@ def _read_register(file_name: str, content: bytes) -> tuple[dict[str, str], int,
 
 def employee_register_load(*, actor, file_name: str, content: bytes) -> EmployeeRegisterLoad:
     """Load the employees' scheme register and flag everyone in the caller's jurisdiction enrolled in both."""
-    _require(actor, Action.LOAD_EMPLOYEE_REGISTER)
+    require(actor, Action.LOAD_EMPLOYEE_REGISTER)
     prefix = scope_prefix(actor)
     if prefix is None:
         raise NotPermitted()
@@ -673,7 +668,7 @@ def employee_register_load(*, actor, file_name: str, content: bytes) -> Employee
 
 
 def dual_enrollment_resolve(*, actor, flag: DualEnrollmentFlag, resolution: str) -> DualEnrollmentFlag:
-    _require(actor, Action.LOAD_EMPLOYEE_REGISTER)
+    require(actor, Action.LOAD_EMPLOYEE_REGISTER)
     _require_in_scope(actor, flag.person.region_code)
     resolution = (resolution or "").strip()
     if not resolution:

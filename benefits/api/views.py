@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agencies.api.validation import query_params, request_body
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion, Region, Role
 from agencies.permissions import Action, can
@@ -45,18 +46,6 @@ from enrollment.models import InsuredPerson
 audit = logging.getLogger("portal.audit")
 
 UPLOAD_PARSERS = [MultiPartParser, FormParser, JSONParser]
-
-
-def _query(serializer_class, request: Request) -> dict:
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _body(serializer_class, request: Request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _person(request: Request, data: dict) -> InsuredPerson:
@@ -111,7 +100,7 @@ class PensionParametersViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def get_queryset(self) -> QuerySet[PensionParameters]:
         rows = selectors.parameters_queryset(user=self.request.user)
         if self.action == "list":
-            params = _query(s.PoolingRegionQuerySerializer, self.request)
+            params = query_params(s.PoolingRegionQuerySerializer, self.request)
             if params.get("pooling_region"):
                 rows = rows.filter(pooling_region__code=params["pooling_region"].strip())
         return rows
@@ -125,7 +114,7 @@ class PensionParametersViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     @extend_schema(request=s.PensionParametersInputSerializer, responses={201: s.PensionParametersSetSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
-        data = dict(_body(s.PensionParametersInputSerializer, request))
+        data = dict(request_body(s.PensionParametersInputSerializer, request))
         pooling_region = _covered_pooling_region(request, data.pop("pooling_region"))
         valid_from = data.pop("valid_from")
         note = data.pop("note")
@@ -175,7 +164,7 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
     def get_queryset(self) -> QuerySet[Claim]:
         claims = selectors.claim_queryset(user=self.request.user)
         if self.action == "list":
-            params = _query(s.ClaimQuerySerializer, self.request)
+            params = query_params(s.ClaimQuerySerializer, self.request)
             for field in ("status", "category", "person"):
                 if params.get(field):
                     claims = claims.filter(**{field: params[field]})
@@ -196,7 +185,7 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
     @extend_schema(request=s.ClaimInputSerializer, responses={201: s.ClaimDetailSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
         """A claim for a person (by id or insurance number); refused with every missing condition listed."""
-        data = _body(s.ClaimInputSerializer, request)
+        data = request_body(s.ClaimInputSerializer, request)
         claim = services.claim_submit(
             actor=request.user,
             person=_person(request, data),
@@ -211,7 +200,7 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
     def accept(self, request: Request, pk=None) -> Response:
         """乡镇审核通过, passed to the county."""
         claim = self.get_object()
-        data = _body(s.ClaimNoteInputSerializer, request)
+        data = request_body(s.ClaimNoteInputSerializer, request)
         services.claim_accept(actor=request.user, claim=claim, note=data["note"])
         return _claim_response(request, claim)
 
@@ -220,7 +209,7 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
     def send_back(self, request: Request, pk=None) -> Response:
         """退回 to whoever entered it, with the reason."""
         claim = self.get_object()
-        data = _body(s.ClaimReasonInputSerializer, request)
+        data = request_body(s.ClaimReasonInputSerializer, request)
         services.claim_return(actor=request.user, claim=claim, reason=data["reason"])
         return _claim_response(request, claim)
 
@@ -245,7 +234,7 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
     def withdraw(self, request: Request, pk=None) -> Response:
         """撤回 an open claim (by whoever entered it)."""
         claim = self.get_object()
-        data = _body(s.ClaimReasonInputSerializer, request)
+        data = request_body(s.ClaimReasonInputSerializer, request)
         services.claim_withdraw(actor=request.user, claim=claim, reason=data["reason"])
         return _claim_response(request, claim)
 
@@ -253,7 +242,7 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
     @action(detail=False, methods=["get"])
     def eligibility(self, request: Request) -> Response:
         """Whether a person qualifies for a category today (or ``on``), and if not, exactly what is missing."""
-        params = _query(s.EligibilityQuerySerializer, request)
+        params = query_params(s.EligibilityQuerySerializer, request)
         person = _person(request, params)
         result = services.claim_eligibility(
             person=person, category=params["category"], on=params["on"] or timezone.localdate()
@@ -284,7 +273,7 @@ class AwardViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
     def get_queryset(self) -> QuerySet[Award]:
         awards = selectors.award_queryset(user=self.request.user)
         if self.action == "list":
-            params = _query(s.AwardQuerySerializer, self.request)
+            params = query_params(s.AwardQuerySerializer, self.request)
             for field in ("status", "category", "person"):
                 if params.get(field):
                     awards = awards.filter(**{field: params[field]})
@@ -307,7 +296,7 @@ class AwardViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
     def suspend(self, request: Request, pk=None) -> Response:
         """暂停发放 from a month until resumed."""
         award = self.get_object()
-        data = _body(s.AwardStopInputSerializer, request)
+        data = request_body(s.AwardStopInputSerializer, request)
         services.award_suspend(
             actor=request.user, award=award, from_month=data["from_month"], reason=data["reason"], note=data["note"]
         )
@@ -318,7 +307,7 @@ class AwardViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
     def resume(self, request: Request, pk=None) -> Response:
         """恢复发放; the months missed in confirmed payrolls are paid as back pay with the next payroll."""
         award = self.get_object()
-        data = _body(s.AwardNoteInputSerializer, request)
+        data = request_body(s.AwardNoteInputSerializer, request)
         services.award_resume(actor=request.user, award=award, note=data["note"])
         return _award_response(request, award)
 
@@ -327,7 +316,7 @@ class AwardViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
     def stop(self, request: Request, pk=None) -> Response:
         """终止发放 from a month."""
         award = self.get_object()
-        data = _body(s.AwardStopInputSerializer, request)
+        data = request_body(s.AwardStopInputSerializer, request)
         services.award_stop(
             actor=request.user, award=award, from_month=data["from_month"], reason=data["reason"], note=data["note"]
         )
@@ -339,7 +328,7 @@ class AwardViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
         """The month's confirmation by the village agent; a stop report suspends the award from the next month.
         Sending the same confirmation again answers the one recorded."""
         award = self.get_object()
-        data = _body(s.ConfirmationInputSerializer, request)
+        data = request_body(s.ConfirmationInputSerializer, request)
         confirmation = services.monthly_confirmation_record(
             actor=request.user,
             award=award,
@@ -355,7 +344,7 @@ class AwardViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
     def yearly_checks(self, request: Request, pk=None) -> Response:
         """年检: the year's eligibility check and how it was done."""
         award = self.get_object()
-        data = _body(s.YearlyCheckInputSerializer, request)
+        data = request_body(s.YearlyCheckInputSerializer, request)
         check = services.yearly_check_record(actor=request.user, award=award, **data)
         return Response(s.YearlyCheckSerializer(check).data, status=status.HTTP_201_CREATED)
 
@@ -378,7 +367,7 @@ class Turning60View(GenericAPIView):
 
     @extend_schema(parameters=[s.Turning60QuerySerializer], responses=s.Turning60Serializer(many=True))
     def get(self, request: Request) -> Response:
-        params = _query(s.Turning60QuerySerializer, request)
+        params = query_params(s.Turning60QuerySerializer, request)
         month = params["month"] or calc.add_months(calc.month_of(timezone.localdate()), 1)
         rows = selectors.turning_60(user=request.user, month=month)
         page = self.paginate_queryset(rows)
@@ -403,7 +392,7 @@ class ArrearViewSet(mixins.ListModelMixin, _Base):
     def approve(self, request: Request) -> Response:
         """The county approves listed back pay; the next payroll pays it. Ids no longer pending (approved
         already, or never listed for the caller) are returned, not refused: approving twice changes nothing."""
-        ids = _body(s.ArrearApproveInputSerializer, request)["ids"]
+        ids = request_body(s.ArrearApproveInputSerializer, request)["ids"]
         pending = list(selectors.arrears_pending(user=request.user).filter(pk__in=ids))
         approved = services.arrears_review(actor=request.user, arrears=pending)
         found = {arrear.pk for arrear in pending}
@@ -462,7 +451,7 @@ class PayrollRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     @extend_schema(request=s.PayrollPrepareInputSerializer, responses={201: s.PayrollRunDetailSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
         """试算: compute (or compute again) the month's draft. Refused once the month is confirmed."""
-        data = _body(s.PayrollPrepareInputSerializer, request)
+        data = request_body(s.PayrollPrepareInputSerializer, request)
         run = payroll.payroll_prepare(
             actor=request.user,
             pooling_region=_covered_pooling_region(request, data["pooling_region"]),
@@ -475,7 +464,7 @@ class PayrollRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     def lines(self, request: Request, pk=None) -> Response:
         """发放明细: the month's pension, back pay and offsets, line by line."""
         run = self.get_object()
-        params = _query(s.PayrollLineQuerySerializer, request)
+        params = query_params(s.PayrollLineQuerySerializer, request)
         lines = selectors.payroll_lines(user=request.user, run=run)
         if params.get("kind"):
             lines = lines.filter(kind=params["kind"])
@@ -552,7 +541,7 @@ class DeathListLoadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         responses={201: s.DeathListLoadDetailSerializer, 400: s.DeathListErrorSerializer},
     )
     def create(self, request: Request, *args, **kwargs) -> Response:
-        upload = _body(s.DeathListUploadSerializer, request)["file"]
+        upload = request_body(s.DeathListUploadSerializer, request)["file"]
         try:
             load = services.death_list_load(actor=request.user, file_name=upload.name, content=upload.read())
         except services.RowErrors as refused:
@@ -580,7 +569,7 @@ class DeathRecordView(APIView):
 
     @extend_schema(request=s.DeathRecordInputSerializer, responses={201: s.DeathRecordSerializer})
     def post(self, request: Request) -> Response:
-        data = _body(s.DeathRecordInputSerializer, request)
+        data = request_body(s.DeathRecordInputSerializer, request)
         person = _person(request, data)
         record = services.death_record(
             actor=request.user, person=person, died_on=data["died_on"], source=data["source"]
@@ -597,7 +586,7 @@ class DeathSettlementView(APIView):
 
     @extend_schema(request=s.DeathSettlementInputSerializer, responses={201: s.DeathSettlementSerializer})
     def post(self, request: Request) -> Response:
-        data = dict(_body(s.DeathSettlementInputSerializer, request))
+        data = dict(request_body(s.DeathSettlementInputSerializer, request))
         person = _person(request, data)
         settlement = services.death_settlement_record(
             actor=request.user,
@@ -619,7 +608,7 @@ class OtherPensionStopView(APIView):
 
     @extend_schema(request=s.OtherPensionStopInputSerializer, responses={201: s.OtherPensionStopSerializer})
     def post(self, request: Request) -> Response:
-        data = _body(s.OtherPensionStopInputSerializer, request)
+        data = request_body(s.OtherPensionStopInputSerializer, request)
         refund, overpayment = services.other_pension_stop(
             actor=request.user, person=_person(request, data), employee_pension_from=data["employee_pension_from"]
         )
@@ -647,7 +636,7 @@ class OverpaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
     serializers = {"default": s.OverpaymentDetailSerializer, "list": s.OverpaymentListSerializer}
 
     def get_queryset(self) -> QuerySet[Overpayment]:
-        params = _query(s.OverpaymentQuerySerializer, self.request) if self.action == "list" else {}
+        params = query_params(s.OverpaymentQuerySerializer, self.request) if self.action == "list" else {}
         rows = selectors.overpayment_queryset(user=self.request.user, open_only=params.get("open", False))
         if params.get("person"):
             rows = rows.filter(person=params["person"])
@@ -668,7 +657,7 @@ class OverpaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
     def recoveries(self, request: Request, pk=None) -> Response:
         """One step of recovery, by its voucher number: the same voucher again answers the step recorded."""
         overpayment = self.get_object()
-        data = _body(s.RecoveryInputSerializer, request)
+        data = request_body(s.RecoveryInputSerializer, request)
         step = services.overpayment_recover(actor=request.user, overpayment=overpayment, **data)
         return Response(s.RecoveryStepSerializer(step).data, status=status.HTTP_201_CREATED)
 
@@ -677,7 +666,7 @@ class OverpaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
     def offset(self, request: Request, pk=None) -> Response:
         """后续待遇抵扣: deduct so much from each later payroll until recovered; "0" stops it."""
         overpayment = self.get_object()
-        data = _body(s.OffsetInputSerializer, request)
+        data = request_body(s.OffsetInputSerializer, request)
         services.overpayment_offset_set(actor=request.user, overpayment=overpayment, per_month=data["per_month"])
         return _overpayment_response(request, overpayment)
 
@@ -686,7 +675,7 @@ class OverpaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
     def refer(self, request: Request, pk=None) -> Response:
         """移交 (fraud): the overpayment leaves the recovery worklist with the reason."""
         overpayment = self.get_object()
-        data = _body(s.ReferInputSerializer, request)
+        data = request_body(s.ReferInputSerializer, request)
         services.overpayment_refer(actor=request.user, overpayment=overpayment, note=data["note"])
         return _overpayment_response(request, overpayment)
 
@@ -715,7 +704,7 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     def get_queryset(self) -> QuerySet[Transfer]:
         transfers = selectors.transfer_queryset(user=self.request.user)
         if self.action == "list":
-            params = _query(s.TransferQuerySerializer, self.request)
+            params = query_params(s.TransferQuerySerializer, self.request)
             for field in ("kind", "status"):
                 if params.get(field):
                     transfers = transfers.filter(**{field: params[field]})
@@ -731,7 +720,7 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     @extend_schema(request=s.TransferRequestInputSerializer, responses={201: s.TransferSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
         """The receiving side requests the transfer of a person of another pooling region whose hukou moved here."""
-        data = _body(s.TransferRequestInputSerializer, request)
+        data = request_body(s.TransferRequestInputSerializer, request)
         transfer = services.transfer_request(
             actor=request.user,
             id_number=data["id_number"],
@@ -761,7 +750,7 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     @action(detail=False, methods=["post"], url_path="to-employees")
     def to_employees(self, request: Request) -> Response:
         """15 or more employee years: the resident account merges into the employees' scheme (then approved)."""
-        data = _body(s.ToEmployeesInputSerializer, request)
+        data = request_body(s.ToEmployeesInputSerializer, request)
         transfer = services.transfer_to_employees(
             actor=request.user,
             person=_person(request, data),
@@ -775,7 +764,7 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     def from_employees(self, request: Request) -> Response:
         """Fewer than 15 employee years: the employees' account merges here and its years count. The same
         letter again answers the transfer already booked."""
-        data = _body(s.FromEmployeesInputSerializer, request)
+        data = request_body(s.FromEmployeesInputSerializer, request)
         transfer = services.transfer_from_employees(
             actor=request.user,
             person=_person(request, data),

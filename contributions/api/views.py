@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agencies.api.validation import query_params, request_body
 from agencies.errors import DomainError
 from agencies.models import PoolingRegion, Region
 from agencies.scope import scoped
@@ -38,18 +39,6 @@ from enrollment.models import InsuredPerson, PersonStatus
 audit = logging.getLogger("portal.audit")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _query(serializer_class, request: Request) -> dict:
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _body(serializer_class, request: Request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _pooling_region(request: Request, code: str) -> PoolingRegion:
@@ -92,7 +81,7 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     def get_queryset(self) -> QuerySet[ContributionPolicy]:
         policies = selectors.policy_queryset(user=self.request.user)
         if self.action == "list":
-            params = _query(s.PolicyQuerySerializer, self.request)
+            params = query_params(s.PolicyQuerySerializer, self.request)
             if params.get("pooling_region"):
                 policies = policies.filter(pooling_region__code=params["pooling_region"])
             if params.get("on"):
@@ -109,7 +98,7 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
 
     @extend_schema(request=s.PolicyInputSerializer, responses={201: s.PolicySerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
-        data = _body(s.PolicyInputSerializer, request)
+        data = request_body(s.PolicyInputSerializer, request)
         policy = services.policy_create(
             actor=request.user,
             pooling_region=_pooling_region(request, data["pooling_region"]),
@@ -141,7 +130,7 @@ class InterestRateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     def get_queryset(self) -> QuerySet[InterestRate]:
         rates = selectors.interest_rate_queryset(user=self.request.user)
         if self.action == "list":
-            params = _query(s.PolicyQuerySerializer, self.request)
+            params = query_params(s.PolicyQuerySerializer, self.request)
             if params.get("pooling_region"):
                 rates = rates.filter(pooling_region__code=params["pooling_region"])
         return rates
@@ -155,7 +144,7 @@ class InterestRateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
 
     @extend_schema(request=s.InterestRateInputSerializer, responses={201: s.InterestRateSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
-        data = _body(s.InterestRateInputSerializer, request)
+        data = request_body(s.InterestRateInputSerializer, request)
         rate = services.interest_rate_set(
             actor=request.user,
             pooling_region=_pooling_region(request, data["pooling_region"]),
@@ -181,7 +170,7 @@ class TierChoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     def get_queryset(self) -> QuerySet[TierChoice]:
         choices = selectors.tier_choice_queryset(user=self.request.user).order_by("-year", "region_code", "id")
         if self.action == "list":
-            params = _query(s.YearQuerySerializer, self.request)
+            params = query_params(s.YearQuerySerializer, self.request)
             for field in ("year", "person"):
                 if params.get(field):
                     choices = choices.filter(**{field: params[field]})
@@ -196,7 +185,7 @@ class TierChoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
 
     @extend_schema(request=s.TierChoiceInputSerializer, responses={201: s.TierChoiceSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
-        data = _body(s.TierChoiceInputSerializer, request)
+        data = request_body(s.TierChoiceInputSerializer, request)
         choice = services.tier_choice_record(
             actor=request.user, person=_person(request, data["person"]), year=data["year"], amount=data["amount"]
         )
@@ -210,7 +199,7 @@ class TierChoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     @action(detail=False, methods=["get"])
     def template(self, request: Request) -> HttpResponse:
         """The village's active persons with their current choice and a drop-down of the year's tiers (.xlsx)."""
-        params = _query(s.TemplateQuerySerializer, request)
+        params = query_params(s.TemplateQuerySerializer, request)
         village = _village(request, params["village"])
         content = services.tier_choices_template(actor=request.user, year=params["year"], village=village)
         # The sheet carries full identity numbers (the import matches on them): who downloaded it is recorded.
@@ -226,7 +215,7 @@ class TierChoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])
     def import_file(self, request: Request) -> Response:
         """A filled template: all rows saved, or none (400 with every row's problem)."""
-        data = _body(s.TierImportInputSerializer, request)
+        data = request_body(s.TierImportInputSerializer, request)
         upload = data["file"]
         result = services.tier_choices_import(
             actor=request.user, year=data["year"], file_name=upload.name, content=upload.read()
@@ -250,7 +239,7 @@ class ContributionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     def get_queryset(self) -> QuerySet[Contribution]:
         contributions = selectors.contribution_queryset(user=self.request.user)
         if self.action == "list":
-            params = _query(s.ContributionQuerySerializer, self.request)
+            params = query_params(s.ContributionQuerySerializer, self.request)
             for field in ("year", "person", "kind"):
                 if params.get(field):
                     contributions = contributions.filter(**{field: params[field]})
@@ -265,7 +254,7 @@ class ContributionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
 
     @extend_schema(request=s.ContributionInputSerializer, responses={201: s.ContributionSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
-        data = _body(s.ContributionInputSerializer, request)
+        data = request_body(s.ContributionInputSerializer, request)
         contribution = services.contribution_post(
             actor=request.user,
             person=_person(request, data["person"]),
@@ -291,7 +280,7 @@ class CollectiveSubsidyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def get_queryset(self) -> QuerySet[CollectiveSubsidy]:
         subsidies = selectors.collective_subsidy_queryset(user=self.request.user)
         if self.action == "list":
-            params = _query(s.YearQuerySerializer, self.request)
+            params = query_params(s.YearQuerySerializer, self.request)
             if params.get("year"):
                 subsidies = subsidies.filter(year=params["year"])
         return subsidies
@@ -305,7 +294,7 @@ class CollectiveSubsidyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     @extend_schema(request=s.CollectiveSubsidyInputSerializer, responses={201: s.CollectiveSubsidySerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
-        data = _body(s.CollectiveSubsidyInputSerializer, request)
+        data = request_body(s.CollectiveSubsidyInputSerializer, request)
         subsidy = services.collective_subsidy_record(
             actor=request.user,
             village=_village(request, data["village"]),
@@ -327,7 +316,7 @@ class DonationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     def get_queryset(self) -> QuerySet[Donation]:
         donations = selectors.donation_queryset(user=self.request.user)
         if self.action == "list":
-            params = _query(s.YearQuerySerializer, self.request)
+            params = query_params(s.YearQuerySerializer, self.request)
             for field in ("year", "person"):
                 if params.get(field):
                     donations = donations.filter(**{field: params[field]})
@@ -342,7 +331,7 @@ class DonationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
 
     @extend_schema(request=s.DonationInputSerializer, responses={201: s.DonationSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
-        data = _body(s.DonationInputSerializer, request)
+        data = request_body(s.DonationInputSerializer, request)
         donation = services.donation_record(
             actor=request.user,
             person=_person(request, data["person"]),
@@ -364,7 +353,7 @@ class RenewalListView(APIView):
 
     @extend_schema(parameters=[s.RenewalQuerySerializer], responses=s.RenewalPersonSerializer(many=True))
     def get(self, request: Request) -> Response:
-        params = _query(s.RenewalQuerySerializer, request)
+        params = query_params(s.RenewalQuerySerializer, request)
         village = _village(request, params["village"]) if params["village"] else None
         persons = selectors.renewal_list(
             user=request.user, year=params["year"], village=village, age_band=params["age_band"] or None
@@ -386,7 +375,7 @@ class RenewalRatesView(APIView):
 
     @extend_schema(parameters=[s.RatesQuerySerializer], responses=s.RenewalRateSerializer(many=True))
     def get(self, request: Request) -> Response:
-        params = _query(s.RatesQuerySerializer, request)
+        params = query_params(s.RatesQuerySerializer, request)
         rates = selectors.renewal_rates(user=request.user, year=params["year"])
         rows = [{**rate.__dict__, "met": rate.met} for rate in rates]
         return Response(s.RenewalRateSerializer(rows, many=True).data)

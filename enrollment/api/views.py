@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agencies.api.validation import query_params, request_body
 from agencies.errors import DomainError, NotPermitted
 from agencies.models import Region
 from agencies.scope import scope_prefix, scoped
@@ -37,18 +38,6 @@ audit = logging.getLogger("portal.audit")
 UPLOAD_PARSERS = [MultiPartParser, FormParser, JSONParser]
 
 
-def _query(serializer_class, request: Request) -> dict:
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _body(serializer_class, request: Request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 # --- persons ----------------------------------------------------------------------------------------
 
 
@@ -65,7 +54,7 @@ class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return s.PersonDetailSerializer if self.action == "retrieve" else s.PersonListSerializer
 
     def get_queryset(self) -> QuerySet[InsuredPerson]:
-        params = _query(s.PersonQuerySerializer, self.request) if self.action == "list" else {}
+        params = query_params(s.PersonQuerySerializer, self.request) if self.action == "list" else {}
         return selectors.person_search(user=self.request.user, q=params.get("q", ""), status=params.get("status", ""))
 
     def get_object(self) -> InsuredPerson:
@@ -106,7 +95,7 @@ class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def change(self, request: Request, pk=None) -> Response:
         """变更登记表: {changes: {字段: 新值}, reason, proof}. Name and identity number need proof."""
         person = self.get_object()
-        data = _body(s.ChangeInputSerializer, request)
+        data = request_body(s.ChangeInputSerializer, request)
         application = services.change_submit(
             actor=request.user, person=person, changes=data["changes"], reason=data["reason"], proof=data["proof"]
         )
@@ -117,7 +106,7 @@ class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def cancel(self, request: Request, pk=None) -> Response:
         """注销登记表, with proof."""
         person = self.get_object()
-        data = _body(s.CancelInputSerializer, request)
+        data = request_body(s.CancelInputSerializer, request)
         application = services.cancellation_submit(
             actor=request.user,
             person=person,
@@ -134,7 +123,7 @@ class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def special_groups(self, request: Request, pk=None) -> Response:
         person = self.get_object()
         if request.method == "POST":
-            data = _body(s.SpecialGroupInputSerializer, request)
+            data = request_body(s.SpecialGroupInputSerializer, request)
             membership = services.special_group_record(actor=request.user, person=person, **data)
             return Response(s.SpecialGroupSerializer(membership).data, status=status.HTTP_201_CREATED)
         memberships = scoped(
@@ -175,7 +164,7 @@ class ApplicationViewSet(
 
     def get_queryset(self) -> QuerySet[Application]:
         user = self.request.user
-        params = _query(s.ApplicationQuerySerializer, self.request) if self.action == "list" else {}
+        params = query_params(s.ApplicationQuerySerializer, self.request) if self.action == "list" else {}
         if params.get("worklist"):
             applications = selectors.application_worklist(user=user)
         else:
@@ -203,7 +192,7 @@ class ApplicationViewSet(
     @extend_schema(request=s.RegistrationInputSerializer, responses={201: s.ApplicationDetailSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
         """参保登记表. Creates the person (pending) and the application, submitted to the township."""
-        data = dict(_body(s.RegistrationInputSerializer, request))
+        data = dict(request_body(s.RegistrationInputSerializer, request))
         # Fetched through the scope: a code outside it gets the same answer as a code that does not exist.
         village = scoped(Region.objects.all(), request.user).filter(code=data.pop("village").strip()).first()
         if village is None:
@@ -222,7 +211,7 @@ class ApplicationViewSet(
     def accept(self, request: Request, pk=None) -> Response:
         """乡镇审核通过, passed to the county."""
         application = self.get_object()
-        data = _body(s.NoteInputSerializer, request)
+        data = request_body(s.NoteInputSerializer, request)
         services.application_accept(actor=request.user, application=application, note=data["note"])
         return _application_response(request, application)
 
@@ -231,7 +220,7 @@ class ApplicationViewSet(
     def send_back(self, request: Request, pk=None) -> Response:
         """退回 to whoever entered it, with the reason."""
         application = self.get_object()
-        data = _body(s.ReasonInputSerializer, request)
+        data = request_body(s.ReasonInputSerializer, request)
         services.application_return(actor=request.user, application=application, reason=data["reason"])
         return _application_response(request, application)
 
@@ -248,7 +237,7 @@ class ApplicationViewSet(
     def resubmit(self, request: Request, pk=None) -> Response:
         """补正后重新提交 a returned application."""
         application = self.get_object()
-        data = _body(s.ResubmitInputSerializer, request)
+        data = request_body(s.ResubmitInputSerializer, request)
         services.application_resubmit(actor=request.user, application=application, data=data["data"])
         return _application_response(request, application)
 
@@ -257,7 +246,7 @@ class ApplicationViewSet(
     def withdraw(self, request: Request, pk=None) -> Response:
         """撤回 an open application; a withdrawn registration leaves no insured person."""
         application = self.get_object()
-        data = _body(s.ReasonInputSerializer, request)
+        data = request_body(s.ReasonInputSerializer, request)
         services.application_withdraw(actor=request.user, application=application, reason=data["reason"])
         return _application_response(request, application)
 
@@ -288,7 +277,7 @@ class IdCheckView(APIView):
         if scope_prefix(request.user) is None:
             # Staff with no jurisdiction register nobody, so they have no business probing the register.
             raise NotPermitted()
-        params = _query(s.IdCheckQuerySerializer, request)
+        params = query_params(s.IdCheckQuerySerializer, request)
         result = id_number_check(
             user=request.user, raw=params["id_number"], village=params["village"] or None, name=params["name"]
         )
@@ -317,7 +306,7 @@ class EmployeeRegisterLoadViewSet(
 
     @extend_schema(request=s.EmployeeRegisterUploadSerializer, responses={201: s.EmployeeRegisterLoadSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
-        upload = _body(s.EmployeeRegisterUploadSerializer, request)["file"]
+        upload = request_body(s.EmployeeRegisterUploadSerializer, request)["file"]
         load = services.employee_register_load(actor=request.user, file_name=upload.name, content=upload.read())
         load = selectors.employee_register_loads(user=request.user).get(pk=load.pk)
         return Response(s.EmployeeRegisterLoadSerializer(load).data, status=status.HTTP_201_CREATED)
@@ -333,7 +322,7 @@ class DualEnrollmentFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
     serializer_class = s.DualEnrollmentFlagSerializer
 
     def get_queryset(self) -> QuerySet[DualEnrollmentFlag]:
-        params = _query(s.DualEnrollmentQuerySerializer, self.request) if self.action == "list" else {}
+        params = query_params(s.DualEnrollmentQuerySerializer, self.request) if self.action == "list" else {}
         flags = selectors.dual_enrollment_flags(user=self.request.user, open_only=params.get("open", False))
         if params.get("load"):
             flags = flags.filter(load_id=params["load"])
@@ -347,6 +336,6 @@ class DualEnrollmentFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk=None) -> Response:
         flag = self.get_object()
-        data = _body(s.ResolveInputSerializer, request)
+        data = request_body(s.ResolveInputSerializer, request)
         services.dual_enrollment_resolve(actor=request.user, flag=flag, resolution=data["resolution"])
         return Response(s.DualEnrollmentFlagSerializer(self.get_queryset().get(pk=flag.pk)).data)

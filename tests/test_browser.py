@@ -410,3 +410,80 @@ def test_a_city_supervisor_reads_the_policy_periods(page, agent):
     expect(page.locator("#field-shares .errorlist")).to_contain_text("合计须为100%")
     _shot(page, "policies.png")
     assert page.js_errors == []
+
+
+def _sign_in(page, user) -> None:
+    page.goto("/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def test_a_claim_is_made_in_the_browser_and_the_first_month_is_paid(page, agent):
+    """The village agent fills the claim for someone turning 60 this month; once approved, the fund officer
+    prepares and confirms next month's payroll, and the funding request shows its figures."""
+    from decimal import Decimal
+
+    from playwright.sync_api import expect
+
+    from benefits import services as benefit_services
+    from benefits.models import Claim, PayrollRun, PayrollStatus
+    from benefits.tests.factories import make_contributor, make_parameters
+    from contributions.models import InterestRate
+
+    today = dt.date.today()
+    line = region_line()
+    line.pooling_region.scheme_started_on = dt.date(2011, 7, 1)
+    line.pooling_region.save()
+    InterestRate.objects.create(pooling_region=line.pooling_region, year=today.year, rate=Decimal("0.01500"))
+    make_parameters(line, valid_from=dt.date(today.year - 1, 1, 1), central_minimum="143", local_top_up="100")
+    # 60 this month, 15 years paid, 13,900.00 in the account
+    birth = dt.date(today.year - 60, today.month, 1)
+    person = make_contributor(
+        line,
+        birth_date=birth,
+        years=15,
+        last_year=today.year - 1,
+        name="周秀英",
+        booked_on=dt.date(today.year - 1, 12, 31),
+    )
+
+    # the village agent finds the person and sees the eligibility before submitting
+    _sign_in(page, agent)
+    page.goto(f"/benefits/claims/new/?q={person.id_number}")
+    page.click("text=填写待遇申请表")
+    expect(page.locator("body")).to_contain_text("周秀英")
+    expect(page.locator("body")).to_contain_text("15")
+    _shot(page, "claim-new.png")
+    page.click("text=提交待遇申请")
+    expect(page.locator("body")).to_contain_text("待乡镇审核")
+    claim = Claim.objects.get(person=person)
+    assert page.js_errors == []
+
+    # the township reviews and the county approves (their pages are covered by the view tests)
+    benefit_services.claim_accept(actor=line.staff(Role.TOWNSHIP_CLERK), claim=claim)
+    award = benefit_services.claim_approve(actor=line.staff(Role.COUNTY_APPROVER), claim=claim)
+    start = award.start_month
+
+    # the fund officer prepares the start month's payroll, checks it and confirms it
+    page.context.clear_cookies()
+    officer = line.staff(Role.COUNTY_FUND_OFFICER)
+    _sign_in(page, officer)
+    page.goto("/benefits/payroll/")
+    page.select_option("#id_pooling_region", str(line.pooling_region.pk))
+    page.fill("#id_month", f"{start:%Y-%m}")
+    page.click("#prepare-form button[type=submit]")
+    expect(page.locator("#run-status")).to_have_text("试算")
+    expect(page.locator("#run-totals")).to_contain_text(str(award.periods.get(valid_from=start).total))
+    expect(page.locator("#timetable")).to_contain_text("10")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click('#actions button:has-text("确认发放")')
+    expect(page.locator("#run-status")).to_have_text("已确认", timeout=20_000)
+    _shot(page, "payroll-confirmed.png")
+    run = PayrollRun.objects.get(pooling_region=line.pooling_region, month=start)
+    assert run.status == PayrollStatus.CONFIRMED
+    page.goto(f"/benefits/payroll/{run.pk}/funding-request/")
+    expect(page.locator("body")).to_contain_text(run.funding_request_number)
+    expect(page.locator("body")).to_contain_text(str(run.total))
+    assert page.js_errors == []

@@ -440,6 +440,40 @@ def _record_offsets(run: PayrollRun, *, actor) -> None:
         )
 
 
+def offsets_total(run: PayrollRun) -> Decimal:
+    """抵扣多发待遇: the recovery lines of the run (negative)."""
+    total = run.lines.filter(kind=LineKind.RECOVERY).aggregate(total=Sum("total"))["total"] or ZERO
+    return total.quantize(FEN)  # SQLite sums decimals with more places
+
+
+@dataclass(frozen=True)
+class FundingFigures:
+    """用款申请: the money by fund (分账管理). The account parts paid while accounts have money come from the
+    individual-account fund; the basic pension, the account parts paid by the fund once accounts are
+    exhausted and the back pay come from the basic-pension money; offsets of overpayments reduce the transfer."""
+
+    account_fund: Decimal
+    basic: Decimal
+    fund_paid: Decimal
+    arrears: Decimal
+    basic_fund: Decimal
+    offsets: Decimal
+    total: Decimal
+
+
+def funding_figures(run: PayrollRun) -> FundingFigures:
+    basic_fund = run.basic_total + run.fund_paid_total + run.arrears_total
+    return FundingFigures(
+        account_fund=run.account_paid_total,
+        basic=run.basic_total,
+        fund_paid=run.fund_paid_total,
+        arrears=run.arrears_total,
+        basic_fund=basic_fund,
+        offsets=offsets_total(run),
+        total=run.total,
+    )
+
+
 def payout_lines(run: PayrollRun):
     """The payout list: one row per award with the net amount to credit (pension + back pay − offsets)."""
     return (
@@ -450,4 +484,14 @@ def payout_lines(run: PayrollRun):
     )
 
 
-__all__ = ["Timetable", "payout_lines", "payroll_confirm", "payroll_prepare", "require_covers", "timetable"]
+__all__ = [
+    "FundingFigures",
+    "Timetable",
+    "funding_figures",
+    "offsets_total",
+    "payout_lines",
+    "payroll_confirm",
+    "payroll_prepare",
+    "require_covers",
+    "timetable",
+]

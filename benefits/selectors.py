@@ -277,6 +277,13 @@ def payroll_lines(*, user, run: PayrollRun) -> QuerySet[PayrollLine]:
     return scoped(PayrollLine.objects.filter(run=run).select_related("person"), user).order_by("region_code", "id")
 
 
+def payout_list(*, user, run: PayrollRun):
+    """The run's payout list (one row per award, net amount), through the scope like every list."""
+    from benefits.payroll import payout_lines
+
+    return scoped(payout_lines(run), user)
+
+
 def award_lines(*, user, award: Award) -> QuerySet[PayrollLine]:
     return scoped(PayrollLine.objects.filter(award=award).select_related("run"), user).order_by("-run__month", "id")
 

@@ -11,7 +11,6 @@ import datetime as dt
 import logging
 import mimetypes
 import tempfile
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import PurePath
 
@@ -20,7 +19,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Sum
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -35,7 +33,7 @@ from openpyxl.styles import Font, PatternFill
 
 from agencies.errors import DomainError
 from agencies.models import PoolingRegion
-from agencies.money import FEN, ZERO
+from agencies.money import ZERO
 from agencies.permissions import Action, can
 from agencies.scope import code_in_scope, get_scoped_or_404, scope_prefix, scoped
 from benefits import payroll, selectors, services, tasks
@@ -60,7 +58,6 @@ from benefits.models import (
     DeathListLoad,
     DeathRecord,
     DeathSettlement,
-    LineKind,
     Overpayment,
     OverpaymentStatus,
     PayrollRun,
@@ -196,12 +193,6 @@ def payroll_prepare(request: HttpRequest) -> HttpResponse:
     return _render_payroll_list(request, form=form, status=400)
 
 
-def _offsets_total(run: PayrollRun) -> Decimal:
-    """抵扣多发待遇: the recovery lines of the run (negative)."""
-    total = run.lines.filter(kind=LineKind.RECOVERY).aggregate(total=Sum("total"))["total"] or ZERO
-    return total.quantize(FEN)  # SQLite sums decimals with more places
-
-
 def _categories(run: PayrollRun) -> list[dict]:
     """The run's totals by category, in the categories' order, amounts as Decimal."""
     rows = []
@@ -246,7 +237,7 @@ def payroll_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "run": run,
         "timetable": payroll.timetable(run),
         "categories": _categories(run),
-        "offsets_total": _offsets_total(run),
+        "offsets_total": payroll.offsets_total(run),
         "page": page,
         "lines": lines,
         "actions": _payroll_actions(user, run),
@@ -318,34 +309,6 @@ def payroll_progress(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "benefits/payroll_progress.html", {"run": run, "queued": queued})
 
 
-@dataclass(frozen=True)
-class FundingFigures:
-    """用款申请: the money by fund (分账管理). The account parts paid while accounts have money come from the
-    individual-account fund; the basic pension, the account parts paid by the fund once accounts are
-    exhausted and the back pay come from the basic-pension money; offsets of overpayments reduce the transfer."""
-
-    account_fund: Decimal
-    basic: Decimal
-    fund_paid: Decimal
-    arrears: Decimal
-    basic_fund: Decimal
-    offsets: Decimal
-    total: Decimal
-
-
-def funding_figures(run: PayrollRun) -> FundingFigures:
-    basic_fund = run.basic_total + run.fund_paid_total + run.arrears_total
-    return FundingFigures(
-        account_fund=run.account_paid_total,
-        basic=run.basic_total,
-        fund_paid=run.fund_paid_total,
-        arrears=run.arrears_total,
-        basic_fund=basic_fund,
-        offsets=_offsets_total(run),
-        total=run.total,
-    )
-
-
 @scope_model(PayrollRun)
 @login_required
 @require_GET
@@ -357,7 +320,7 @@ def payroll_funding_request(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("benefits:payroll_detail", pk=run.pk)
     context = {
         "run": run,
-        "figures": funding_figures(run),
+        "figures": payroll.funding_figures(run),
         "categories": _categories(run),
         "timetable": payroll.timetable(run),
         "issuer": request.user.agency.name if request.user.agency_id else request.user.display_name,
@@ -378,7 +341,7 @@ def _header(sheet, values: list[str]) -> None:
 
 def _payout_rows(user, run: PayrollRun, chunk: int = 2000):
     """The payout list in the user's scope, with names, in chunks (one query for the persons of each chunk)."""
-    rows = scoped(payroll.payout_lines(run), user)
+    rows = selectors.payout_list(user=user, run=run)
     batch: list[dict] = []
     for row in rows.iterator(chunk_size=chunk):
         batch.append(row)

@@ -487,7 +487,7 @@ class PayrollRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         """发放名单: one row per award with the net amount to credit. Bank accounts in full for the county fund
         officer (who sends them to the bank), masked for everyone else."""
         run = self.get_object()
-        page = self.paginate_queryset(payroll.payout_lines(run))
+        page = self.paginate_queryset(selectors.payout_list(user=request.user, run=run))
         persons = {
             person["pk"]: person
             for person in enrollment_selectors.person_queryset(user=request.user)

@@ -16,7 +16,7 @@ from enrollment.forms import (
     REGISTER_EXTENSIONS,
     DomainErrorForm,
     VillageChoiceField,
-    _check_upload,
+    check_upload,
 )
 
 DATE_ERRORS = {"invalid": _("请按“年-月-日”填写日期，例如2025-03-15。")}
@@ -76,7 +76,7 @@ class _Upload(forms.FileField):
     def clean(self, data, initial=None):
         upload = super().clean(data, initial)
         if upload:
-            _check_upload(upload, self.extensions)
+            check_upload(upload, self.extensions)
         return upload
 
 

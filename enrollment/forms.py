@@ -29,7 +29,7 @@ def villages_in_scope(user) -> QuerySet[Region]:
     return scoped(Region.objects.filter(level=RegionLevel.VILLAGE), user).select_related("parent").order_by("code")
 
 
-def _check_upload(upload, extensions: tuple[str, ...]) -> None:
+def check_upload(upload, extensions: tuple[str, ...]) -> None:
     if upload.size > settings.PORTAL_MAX_UPLOAD_BYTES:
         limit_mb = settings.PORTAL_MAX_UPLOAD_BYTES // (1024 * 1024)
         raise forms.ValidationError(_("文件过大，最大允许 %(mb)s MB。") % {"mb": limit_mb})
@@ -153,7 +153,7 @@ class ChangeForm(PersonFieldsForm):
     def clean_proof(self):
         proof = self.cleaned_data.get("proof")
         if proof:
-            _check_upload(proof, PROOF_EXTENSIONS)
+            check_upload(proof, PROOF_EXTENSIONS)
         return proof
 
     def changes(self) -> dict[str, str]:
@@ -189,7 +189,7 @@ class CancellationForm(DomainErrorForm):
     def clean_proof(self):
         proof = self.cleaned_data.get("proof")
         if proof:
-            _check_upload(proof, PROOF_EXTENSIONS)
+            check_upload(proof, PROOF_EXTENSIONS)
         return proof
 
 
@@ -229,7 +229,7 @@ class EmployeeRegisterUploadForm(DomainErrorForm):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        _check_upload(upload, REGISTER_EXTENSIONS)
+        check_upload(upload, REGISTER_EXTENSIONS)
         return upload
 
 

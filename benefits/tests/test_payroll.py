@@ -48,3 +48,16 @@ def test_payroll_totals_equal_lines_and_ledger(line):
     assert IndividualAccount.objects.get(person=person).balance == Decimal("13851.75")
     with pytest.raises(Conflict):
         payroll.payroll_prepare(actor=officer, pooling_region=line.pooling_region, month=dt.date(2025, 4, 1))
+
+
+def test_the_confirmation_task_delivered_twice_confirms_once(line):
+    from benefits import tasks
+
+    person = make_contributor(line, birth_date=dt.date(1965, 3, 10), years=17)
+    make_award(line, person, claimed_on=dt.date(2025, 3, 5), approved_on=dt.date(2025, 3, 20))
+    officer = line.staff(Role.COUNTY_FUND_OFFICER)
+    run = payroll.payroll_prepare(actor=officer, pooling_region=line.pooling_region, month=dt.date(2025, 4, 1))
+    first = tasks.payroll_confirm(run.pk, officer.pk)
+    second = tasks.payroll_confirm(run.pk, officer.pk)
+    assert first == second == {"run": run.pk, "status": "confirmed", "lines": 1, "total": "327.38"}
+    assert LedgerEntry.objects.filter(kind=EntryKind.PENSION).count() == 2  # personal and interest, once

@@ -180,10 +180,18 @@ def pension_parameters_set(
             given[name] = parse_money(values[name], field=name, allow_zero=True)
     months = values.get("funeral_grant_months")
     if months not in (None, ""):
+        refusal = DomainError(
+            "丧葬补助金倍数须为0至100之间的数，最多两位小数，例如 10 或 2.5。", field="funeral_grant_months"
+        )
+        if isinstance(months, float):
+            raise TypeError("multiples are Decimal or text, never float")
         try:
-            given["funeral_grant_months"] = Decimal(str(months))
+            multiple = Decimal(str(months).strip())
         except ArithmeticError:
-            raise DomainError("丧葬补助金倍数格式不正确。", field="funeral_grant_months") from None
+            raise refusal from None
+        if not multiple.is_finite() or not 0 <= multiple <= 100 or multiple != multiple.quantize(Decimal("0.01")):
+            raise refusal
+        given["funeral_grant_months"] = multiple
     for name in PARAMETER_INTEGERS:
         raw = values.get(name)
         if raw in (None, ""):

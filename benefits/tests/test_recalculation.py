@@ -249,3 +249,20 @@ def test_parameters_only_by_someone_covering_the_whole_pooling_region():
         )
     assert refused.value.code == "out_of_scope"
     assert not PensionParameters.objects.filter(pooling_region=home.pooling_region).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("multiple", ["NaN", "-1", "2.555", "abc", "101"])
+def test_a_funeral_grant_multiple_out_of_range_is_refused_by_its_field(multiple):
+    from agencies.tests.factories import region_line
+
+    home = region_line()
+    with pytest.raises(DomainError) as refused:
+        services.pension_parameters_set(
+            actor=home.staff(Role.CITY_SUPERVISOR),
+            pooling_region=home.pooling_region,
+            valid_from=dt.date(2026, 1, 1),
+            values={"central_minimum": "143", "local_top_up": "100", "funeral_grant_months": multiple},
+        )
+    assert refused.value.field == "funeral_grant_months"
+    assert not PensionParameters.objects.filter(pooling_region=home.pooling_region).exists()

@@ -31,6 +31,11 @@ class Action(StrEnum):
     RECOVER_OVERPAYMENT = "recover_overpayment"
     REQUEST_TRANSFER = "request_transfer"
     APPROVE_TRANSFER = "approve_transfer"
+    # Money movement with the banks and finance.
+    MANAGE_BANK_PARTNERS = "manage_bank_partners"  # register banks, issue and revoke their API keys
+    ISSUE_BANK_BATCH = "issue_bank_batch"
+    MANAGE_FUND_ACCOUNTS = "manage_fund_accounts"  # sweep, funding transfers, finance confirmations
+    RECONCILE_FUNDS = "reconcile_funds"
 
 
 ALLOWED: dict[Action, frozenset[str]] = {
@@ -56,6 +61,10 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.RECOVER_OVERPAYMENT: frozenset({Role.COUNTY_CLERK, Role.COUNTY_FUND_OFFICER}),
     Action.REQUEST_TRANSFER: frozenset({Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
     Action.APPROVE_TRANSFER: frozenset({Role.COUNTY_APPROVER}),
+    Action.MANAGE_BANK_PARTNERS: frozenset({Role.ADMINISTRATOR}),
+    Action.ISSUE_BANK_BATCH: frozenset({Role.COUNTY_FUND_OFFICER}),
+    Action.MANAGE_FUND_ACCOUNTS: frozenset({Role.COUNTY_FUND_OFFICER}),
+    Action.RECONCILE_FUNDS: frozenset({Role.COUNTY_FUND_OFFICER}),
 }
 
 

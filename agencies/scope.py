@@ -89,3 +89,14 @@ def visible_pooling_region_ids(*, user) -> list[int] | None:
     if enclosing is not None:
         visible.add(enclosing.pooling_region_id)
     return sorted(visible)
+
+
+def covered_pooling_regions(*, user) -> list:
+    """The pooling regions whose every place lies in the user's scope (whose payroll the user may see)."""
+    from agencies.models import PoolingRegion
+
+    ids = visible_pooling_region_ids(user=user)
+    regions = PoolingRegion.objects.order_by("code")
+    if ids is not None:
+        regions = regions.filter(pk__in=ids)
+    return [region for region in regions if covers_pooling_region(user, region)]

@@ -12,7 +12,7 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from agencies.admin import ScopedAdminMixin
-from agencies.scope import visible_pooling_region_ids
+from agencies.scope import covered_pooling_regions, visible_pooling_region_ids
 from benefits.models import (
     Arrear,
     Award,
@@ -33,7 +33,6 @@ from benefits.models import (
     YearlyCheck,
     YearsCredit,
 )
-from benefits.selectors import covered_pooling_regions
 
 
 class ReadOnlyMixin:

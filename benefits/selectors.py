@@ -20,7 +20,7 @@ from agencies.models import PoolingRegion, Region
 from agencies.money import ZERO
 from agencies.scope import (
     EVERYWHERE,
-    covers_pooling_region,
+    covered_pooling_regions,
     get_scoped_or_404,
     scope_prefix,
     scoped,
@@ -66,15 +66,6 @@ def parameters_queryset(*, user) -> QuerySet[PensionParameters]:
 
 def parameters_get(*, user, pk) -> PensionParameters:
     return _get_or_404(parameters_queryset(user=user), pk)
-
-
-def covered_pooling_regions(*, user) -> list[PoolingRegion]:
-    """The pooling regions whose every place lies in the user's scope (whose payroll the user may see)."""
-    ids = visible_pooling_region_ids(user=user)
-    regions = PoolingRegion.objects.order_by("code")
-    if ids is not None:
-        regions = regions.filter(pk__in=ids)
-    return [region for region in regions if covers_pooling_region(user, region)]
 
 
 # --- claims, awards ----------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from agencies.errors import DomainError
 from agencies.models import PoolingRegion
 from agencies.money import ZERO
 from agencies.permissions import Action, can
-from agencies.scope import scope_prefix, scoped, visible_pooling_region_ids
+from agencies.scope import covered_pooling_regions, scope_prefix, scoped, visible_pooling_region_ids
 from benefits import calc, selectors, services
 from benefits.forms_claims import (
     AwardResumeForm,
@@ -747,9 +747,9 @@ def _visible_pooling_regions(user) -> QuerySet[PoolingRegion]:
 
 def _settable_pooling_regions(user) -> QuerySet[PoolingRegion]:
     """A pooling region's parameters are the whole region's: only one wholly in the user's scope."""
-    return PoolingRegion.objects.filter(
-        pk__in=[region.pk for region in selectors.covered_pooling_regions(user=user)]
-    ).order_by("code")
+    return PoolingRegion.objects.filter(pk__in=[region.pk for region in covered_pooling_regions(user=user)]).order_by(
+        "code"
+    )
 
 
 def _render_parameters(request: HttpRequest, *, form: ParametersForm | None = None, status: int = 200):

@@ -35,7 +35,7 @@ from agencies.errors import DomainError
 from agencies.models import PoolingRegion
 from agencies.money import ZERO
 from agencies.permissions import Action, can
-from agencies.scope import code_in_scope, get_scoped_or_404, scope_prefix, scoped
+from agencies.scope import code_in_scope, covered_pooling_regions, get_scoped_or_404, scope_prefix, scoped
 from benefits import payroll, selectors, services, tasks
 from benefits.forms_money import (
     DeathListUploadForm,
@@ -130,7 +130,7 @@ def _month_text(month: dt.date) -> str:
 
 
 def _covered_regions(user) -> list[PoolingRegion]:
-    return selectors.covered_pooling_regions(user=user)
+    return covered_pooling_regions(user=user)
 
 
 def _prepare_form(user, data=None) -> PayrollPrepareForm:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from agencies.models import Role
 from agencies.money import ZERO
 from agencies.permissions import Action, can
-from agencies.scope import scope_prefix
+from agencies.scope import covered_pooling_regions, scope_prefix
 from benefits import calc
 from benefits import selectors as benefit_selectors
 from benefits.models import ClaimStatus
@@ -106,7 +106,7 @@ def _payroll_of_the_month(user) -> list[dict]:
     runs = {run.pooling_region_id: run for run in benefit_selectors.payroll_run_queryset(user=user).filter(month=month)}
     return [
         {"pooling_region": region, "month": month, "run": runs.get(region.pk)}
-        for region in benefit_selectors.covered_pooling_regions(user=user)
+        for region in covered_pooling_regions(user=user)
     ]
 
 

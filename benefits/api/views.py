@@ -25,7 +25,7 @@ from agencies.api.validation import query_params, request_body
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion, Region, Role
 from agencies.permissions import Action, can
-from agencies.scope import scoped
+from agencies.scope import covered_pooling_regions, scoped
 from benefits import calc, payroll, selectors, services, tasks
 from benefits.api import serializers as s
 from benefits.models import (
@@ -63,7 +63,7 @@ def _person(request: Request, data: dict) -> InsuredPerson:
 def _covered_pooling_region(request: Request, code: str) -> PoolingRegion:
     """A pooling region the caller's jurisdiction holds whole (its parameters and payroll are the region's)."""
     code = (code or "").strip()
-    for region in selectors.covered_pooling_regions(user=request.user):
+    for region in covered_pooling_regions(user=request.user):
         if region.code == code:
             return region
     raise DomainError("找不到该统筹区，或它不全在您的管辖范围内。", code="not_found", field="pooling_region")

@@ -747,6 +747,40 @@ def contribution_post(
         raise DomainError("请选择缴费渠道。", code="invalid", field="channel")
     require(actor, Action.RECORD_COUNTER_PAYMENT if channel == Channel.COUNTER else Action.POST_BANK_FILE_PAYMENT)
     _require_in_scope(actor, person.region_code)
+    return bank_payment_post(
+        actor=actor,
+        person=person,
+        year=year,
+        amount=amount,
+        paid_on=paid_on,
+        channel=channel,
+        bank_code=bank_code,
+        bank_reference=bank_reference,
+        kind=kind,
+    )
+
+
+def bank_payment_post(
+    *,
+    person: InsuredPerson,
+    year: int,
+    amount: Decimal | str,
+    paid_on: dt.date,
+    channel: str,
+    bank_code: str,
+    bank_reference: str,
+    kind: str = ContributionKind.REGULAR,
+    actor=None,
+    within_window: bool = True,
+) -> Contribution:
+    """``contribution_post`` without the clerk's role and scope: for a bank's own posting (a counter payment
+    through the API, a line of a settled deduction file), whose bank the caller has checked.
+
+    A settled deduction is money already taken from the person's account, so it is posted outside the
+    collection window too (``within_window=False``).
+    """
+    if channel not in Channel.values:
+        raise DomainError("请选择缴费渠道。", code="invalid", field="channel")
     if kind not in ContributionKind.values:
         raise DomainError("请选择缴费类型（正常缴费或补缴）。", code="invalid", field="kind")
     year = _clean_year(year)
@@ -790,7 +824,7 @@ def contribution_post(
                     )
                 window_policy = year_policy
             window = selectors.policy_window(window_policy)
-            if not window_policy.allow_outside_window and not rules.in_window(window, paid_on):
+            if within_window and not window_policy.allow_outside_window and not rules.in_window(window, paid_on):
                 start, end = rules.window_dates(window, paid_on.year)
                 raise DomainError(
                     f"{paid_on:%Y-%m-%d}不在{pooling_region.name}的征缴期（{start:%m月%d日}至{end:%m月%d日}）内，"

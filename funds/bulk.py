@@ -241,3 +241,63 @@ def _sqlite_debit(cursor, *, source_sql, params, kind, booked_on, key_prefix, re
         [*(BALANCE_COLUMN[c] for c in _COMPONENTS), "balance"],
     )
     cursor.executemany(f"INSERT INTO {STAGING_TABLE} VALUES (%s, %s, %s, %s)", staged)
+
+
+# --- credits ---------------------------------------------------------------------------------------------
+
+CREDIT_STAGING_TABLE = "funds_credit_staging"
+
+
+def credit_in_bulk(*, source_sql: str, params: dict, pooling_region_id: int, booked_on: dt.date) -> int:
+    """Credit many accounts at once (PostgreSQL; run inside the caller's transaction). Returns entries posted.
+
+    ``source_sql`` selects ``person_id, region_code, component, kind, amount, reference, idempotency_key``,
+    at most one row per person, component and kind. Accounts missing are opened in ``pooling_region_id``
+    on ``booked_on``. An entry whose key is already in the ledger is passed by, and only the entries
+    appended here move the cached balances, so a credit repeated by mistake posts nothing twice.
+    """
+    if connection.vendor != "postgresql":
+        raise RuntimeError("credit_in_bulk is the PostgreSQL path; post one by one with ledger_post elsewhere")
+    if not connection.in_atomic_block:
+        raise RuntimeError("credit_in_bulk runs inside the caller's transaction")
+    zeros = ", ".join("0" for _ in _COMPONENTS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{CREDIT_STAGING_TABLE}")
+        cursor.execute(f"CREATE TEMP TABLE {CREDIT_STAGING_TABLE} ON COMMIT DROP AS {source_sql}", params)
+        cursor.execute(f"ANALYZE {CREDIT_STAGING_TABLE}")
+        cursor.execute(
+            f"""INSERT INTO funds_individualaccount
+                    (person_id, region_code, pooling_region_id, opened_on, closed_on,
+                     {", ".join(BALANCE_COLUMN[c] for c in _COMPONENTS)}, balance)
+                SELECT DISTINCT s.person_id, s.region_code, %(pooling)s, %(booked_on)s::date, NULL::date, {zeros}, 0
+                FROM {CREDIT_STAGING_TABLE} s
+                WHERE NOT EXISTS (SELECT 1 FROM funds_individualaccount a WHERE a.person_id = s.person_id)
+                ON CONFLICT (person_id) DO NOTHING""",
+            {"pooling": pooling_region_id, "booked_on": booked_on},
+        )
+        cursor.execute(
+            f"""WITH posted AS (
+                    INSERT INTO funds_ledgerentry
+                        (account_id, component, kind, amount, booked_on, period, reference, idempotency_key,
+                         created_at, created_by_id, reverses_id)
+                    SELECT a.id, s.component, s.kind, s.amount, %(booked_on)s, '', s.reference, s.idempotency_key,
+                           %(now)s, NULL, NULL
+                    FROM {CREDIT_STAGING_TABLE} s JOIN funds_individualaccount a ON a.person_id = s.person_id
+                    ORDER BY a.id
+                    ON CONFLICT DO NOTHING
+                    RETURNING account_id, component, amount
+                ), sums AS (
+                    SELECT account_id, {_balance_sums_sql()}, SUM(amount) AS total
+                    FROM posted GROUP BY account_id
+                ), moved AS (
+                    UPDATE funds_individualaccount a
+                    SET {_balance_set_sql()}, balance = a.balance + s.total
+                    FROM sums s WHERE a.id = s.account_id
+                    RETURNING a.id
+                )
+                SELECT (SELECT COUNT(*) FROM posted)""",
+            {"booked_on": booked_on, "now": timezone.now()},
+        )
+        (posted,) = cursor.fetchone()
+        cursor.execute(f"DROP TABLE {CREDIT_STAGING_TABLE}")
+    return posted

@@ -1,0 +1,103 @@
+"""Partner banks, DEDUCT batches and the bank's result files for tests, made through the services."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from agencies.models import Role
+from agencies.tests.factories import RegionLine
+from contributions import services as contribution_services
+from contributions.bank import deduct_batch_issue
+from enrollment.models import InsuredPerson
+from enrollment.tests.factories import make_person
+from funds import bankfile
+from funds.bank_partners import credential_issue, partner_register
+from funds.batches import issued_header
+from funds.models import BankBatch, BankBatchLine, BankPartner
+
+BANK = "ABC01"
+
+
+def make_partner(line: RegionLine, *, code: str = BANK, encoding: str = "utf-8", name: str = "农业银行") -> BankPartner:
+    admin = line.staff(Role.ADMINISTRATOR)
+    return partner_register(actor=admin, code=code, name=name, pooling_regions=[line.pooling_region], encoding=encoding)
+
+
+def make_key(line: RegionLine, partner: BankPartner) -> str:
+    return credential_issue(actor=line.staff(Role.ADMINISTRATOR), partner=partner).key
+
+
+def make_payers(
+    line: RegionLine, partner: BankPartner, tiers: list[int], *, year: int = 2026, names: list[str] | None = None
+) -> list[InsuredPerson]:
+    """Active persons banking with ``partner``, each with a tier chosen for ``year`` (the clerk's choice)."""
+    clerk = line.staff(Role.TOWNSHIP_CLERK)
+    persons = []
+    for i, tier in enumerate(tiers):
+        person = make_person(
+            line.village,
+            name=(names[i] if names else f"缴费人{i + 1}"),
+            bank_code=partner.code,
+            bank_account=f"62284800{i + 1:011d}",
+        )
+        contribution_services.tier_choice_record(actor=clerk, person=person, year=year, amount=Decimal(tier))
+        persons.append(person)
+    return persons
+
+
+def issue_deduct(line: RegionLine, partner: BankPartner, *, year: int = 2026, on: dt.date | None = None) -> BankBatch:
+    officer = line.staff(Role.COUNTY_FUND_OFFICER)
+    return deduct_batch_issue(
+        actor=officer,
+        partner=partner,
+        pooling_region=line.pooling_region,
+        year=year,
+        issued_on=on or dt.date(year, 3, 2),
+    )
+
+
+def result_lines(batch: BankBatch, codes: dict[int, str] | None = None) -> list[bankfile.ResultLine]:
+    """The bank's answer line per issued line: ``0000`` unless ``codes`` says otherwise for that seq."""
+    codes = codes or {}
+    answers = []
+    for line in BankBatchLine.objects.filter(batch=batch).order_by("seq"):
+        code = codes.get(line.seq, "0000")
+        answers.append(
+            bankfile.ResultLine(
+                seq=line.seq,
+                insurance_no=line.insurance_no,
+                id_number=line.id_number,
+                name=line.name,
+                bank_account=line.bank_account,
+                amount=line.amount,
+                period=line.period,
+                result_code=code,
+                result_message="" if code == "0000" else ("账户余额不足" if code == "1001" else "其他原因"),
+                bank_txn_id=f"TX{batch.batch_no[-11:]}{line.seq:07d}" if code == "0000" else "",
+            )
+        )
+    return answers
+
+
+def result_file(
+    batch: BankBatch, codes: dict[int, str] | None = None, *, processed_on: dt.date | None = None, lines=None
+) -> bytes:
+    lines = result_lines(batch, codes) if lines is None else lines
+    ok = [line for line in lines if line.result_code == "0000"]
+    header = issued_header(batch)
+    return bankfile.write_result(
+        bankfile.ResultHeader(
+            batch_no=header.batch_no,
+            kind=header.kind,
+            bank_code=header.bank_code,
+            pooling_region_code=header.pooling_region_code,
+            processed_on=processed_on or batch.issued_on + dt.timedelta(days=3),
+            record_count=len(lines),
+            total_amount=sum((line.amount for line in lines), Decimal("0.00")),
+            ok_count=len(ok),
+            ok_amount=sum((line.amount for line in ok), Decimal("0.00")),
+        ),
+        lines,
+        batch.partner.encoding,
+    )

@@ -134,7 +134,12 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api_errors.domain_exception_handler",
+    # Only the bank endpoints throttle (per API key, see funds.api.bank_auth).
+    "DEFAULT_THROTTLE_RATES": {"bank": env.str("BANK_API_RATE", default="600/min")},
 }
+
+# A result file of a million lines is about 120 MB; anything past this is refused before it is read.
+BANK_FILE_MAX_BYTES = env.int("BANK_FILE_MAX_BYTES", default=160 * 1024 * 1024)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "城乡居民基本养老保险经办门户 API",

@@ -101,3 +101,41 @@ def result_file(
         lines,
         batch.partner.encoding,
     )
+
+
+def _birth(n: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=n // 1000)
+
+
+def bulk_payers(line: RegionLine, partner: BankPartner, count: int, *, tier: int = 300, year: int = 2026) -> None:
+    """Many payers at once, straight in the database (for the volume tests): a person and a tier choice each."""
+    from contributions.models import TierChoice, TierSource
+    from enrollment.models import PersonStatus
+
+    village = line.village
+    start = InsuredPerson.objects.count()
+    persons = InsuredPerson.objects.bulk_create(
+        [
+            InsuredPerson(
+                # Unique by birth date and sequence (the file checks the form, not the check digit).
+                id_number=f"{village.code[:6]}{_birth(start + i):%Y%m%d}{(start + i) % 1000:03d}X",
+                insurance_number=f"{village.code[:6]}{70_000_000 + start + i:08d}",
+                name=f"批量{i}",
+                name_initials="PL",
+                sex="M",
+                birth_date=_birth(start + i),
+                village=village,
+                region_code=village.code,
+                status=PersonStatus.ACTIVE,
+                bank_code=partner.code,
+                bank_account=f"6217{start + i:015d}",
+            )
+            for i in range(count)
+        ]
+    )
+    TierChoice.objects.bulk_create(
+        [
+            TierChoice(person=p, year=year, amount=Decimal(tier), source=TierSource.CLERK, region_code=p.region_code)
+            for p in persons
+        ]
+    )

@@ -402,10 +402,6 @@ def test_missing_seqs_beyond_max_errors_are_counted():
     assert [error.message for error in check.errors[:2]] == ["缺少序号 1 的回盘记录。", "缺少序号 2 的回盘记录。"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decode_lines stops at MAX_ERRORS undecodable lines, so error_count is capped too instead of counting all",
-)
 def test_undecodable_lines_beyond_max_errors_are_counted():
     count = MAX_ERRORS + 200
     lines = [f"D|{seq}|INS|320402198001010038|张三|6222|1.00|2016|1001|余额不足|" for seq in range(1, count + 1)]
@@ -418,10 +414,6 @@ def test_undecodable_lines_beyond_max_errors_are_counted():
 # --- digits are ASCII digits ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the field patterns use \\d without re.ASCII, so other Unicode digits (here full-width) pass the form checks",
-)
 @pytest.mark.parametrize(
     ("lines", "expected_problems"),
     [
@@ -706,9 +698,6 @@ def test_batch_number_refuses_an_unknown_kind():
         batch_number(kind="REFUND", pooling_region_code="320400000000", issued_on=dt.date(2016, 1, 5), sequence=1)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="str.isdigit() accepts full-width digits, so the number is not 24 ASCII characters"
-)
 def test_batch_number_refuses_a_region_in_full_width_digits():
     with pytest.raises(ValueError):
         batch_number(

@@ -1,5 +1,6 @@
 """``python manage.py bench interest --accounts N [--entries-per-account 3] [--years 3]``
-and ``python manage.py bench payroll --awards N [--keep]`` (see ``benefits.bench``).
+and ``python manage.py bench payroll --awards N [--keep]`` (see ``benefits.bench``)
+and ``python manage.py bench bank-result --rows N`` (see ``contributions.bench_bank``).
 
 Builds N insured persons with an individual account each and a few years of ledger entries, set-based in
 SQL (``generate_series``), in a pooling region of its own (统筹区 990100, region codes 9901…); runs the
@@ -168,6 +169,9 @@ class Command(BaseCommand):
             "--keep", action="store_true", help="复用已生成的数据（人数相同时），撤回上次发放后重新发放同一月份"
         )
 
+        bank = sub.add_parser("bank-result", help="银行代扣回盘文件结算")
+        bank.add_argument("--rows", type=int, default=100_000, help="代扣批次笔数")
+
     def handle(self, *args: object, which: str, **options) -> None:
         if connection.vendor != "postgresql":
             raise CommandError(
@@ -178,6 +182,24 @@ class Command(BaseCommand):
             self._interest(**options)
         elif which == "payroll":
             self._payroll(**options)
+        elif which == "bank-result":
+            self._bank_result(**options)
+
+    # --- bank result file -------------------------------------------------------------------------------
+
+    def _bank_result(self, *, rows: int, **_) -> None:
+        from contributions import bench_bank  # the DEDUCT batch's data and figures live with contributions
+
+        if rows < 1:
+            raise CommandError("--rows 至少为 1。")
+        refusal = bench_bank.refuse_foreign_data()
+        if refusal:
+            raise CommandError(refusal)
+        figures = bench_bank.run(rows=rows, say=self.stdout.write)
+        self.stdout.write(bench_bank.figures_line(figures))
+        if not figures["totals_check"]:
+            self.stderr.write("结算结果与回盘文件或个人账户明细不一致！")
+            sys.exit(1)  # the figures stay the last line of the output
 
     # --- payroll --------------------------------------------------------------------------------------
 

@@ -140,6 +140,8 @@ REST_FRAMEWORK = {
 
 # A result file of a million lines is about 120 MB; anything past this is refused before it is read.
 BANK_FILE_MAX_BYTES = env.int("BANK_FILE_MAX_BYTES", default=160 * 1024 * 1024)
+# Database connections a result file's settlement uses at once (chunks of 50,000 lines each).
+BANK_SETTLE_WORKERS = env.int("BANK_SETTLE_WORKERS", default=2)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "城乡居民基本养老保险经办门户 API",

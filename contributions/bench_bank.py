@@ -76,6 +76,18 @@ WHERE p.region_code LIKE '9903%%'
 """
 
 
+# Nine in ten payers have paid before and have an account; one in ten is new this year (opened by the posting).
+ACCOUNTS_SQL = """
+INSERT INTO funds_individualaccount
+    (region_code, opened_on, closed_on, balance_personal, balance_government_subsidy, balance_collective,
+     balance_donation, balance_government_paid, balance_interest, balance, person_id, pooling_region_id)
+SELECT region_code, DATE '2012-01-01', NULL, 0, 0, 0, 0, 0, 0, 0, id, %(pooling)s
+FROM enrollment_insuredperson
+WHERE region_code LIKE '9903%%' AND id %% 10 <> 0
+ORDER BY id
+"""
+
+
 def refuse_foreign_data() -> str | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM enrollment_insuredperson WHERE region_code NOT LIKE %s", [f"{PREFIX}%"])
@@ -120,7 +132,9 @@ def _places() -> tuple[PoolingRegion, BankPartner, User, User]:
         officer, _ = User.objects.get_or_create(
             username=OFFICER, defaults={"role": Role.COUNTY_FUND_OFFICER, "agency": agency}
         )
-        admin, _ = User.objects.get_or_create(username=ADMIN, defaults={"role": Role.ADMINISTRATOR, "agency": city_agency})
+        admin, _ = User.objects.get_or_create(
+            username=ADMIN, defaults={"role": Role.ADMINISTRATOR, "agency": city_agency}
+        )
         policy, created = ContributionPolicy.objects.get_or_create(
             pooling_region=pooling,
             valid_from=dt.date(2012, 1, 1),
@@ -135,7 +149,7 @@ def _places() -> tuple[PoolingRegion, BankPartner, User, User]:
     return pooling, partner, officer, admin
 
 
-def _load(*, rows: int, say: Say) -> None:
+def _load(*, pooling: PoolingRegion, rows: int, say: Say) -> None:
     started = time.monotonic()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -145,11 +159,18 @@ def _load(*, rows: int, say: Say) -> None:
             " enrollment_historicalinsuredperson RESTART IDENTITY CASCADE"
         )
         cursor.execute("UPDATE funds_fundaccount SET balance = 0")
-        params = {"n": rows, "bank": BANK_CODE, "villages": TOWNSHIPS * VILLAGES_PER_TOWNSHIP, "year": YEAR}
+        params = {
+            "n": rows,
+            "bank": BANK_CODE,
+            "villages": TOWNSHIPS * VILLAGES_PER_TOWNSHIP,
+            "year": YEAR,
+            "pooling": pooling.pk,
+        }
         cursor.execute(PERSONS_SQL, params)
         cursor.execute(CHOICES_SQL, params)
+        cursor.execute(ACCOUNTS_SQL, params)
     with connection.cursor() as cursor:
-        for table in ("enrollment_insuredperson", "contributions_tierchoice"):
+        for table in ("enrollment_insuredperson", "contributions_tierchoice", "funds_individualaccount"):
             cursor.execute(f"VACUUM ANALYZE {table}")
     say(f"生成 {rows} 名缴费人及其{YEAR}年度档次（{time.monotonic() - started:.1f} 秒）。")
 
@@ -221,7 +242,7 @@ def run(*, rows: int, say: Say) -> dict:
     from config.celery import app
 
     pooling, partner, officer, admin = _places()
-    _load(rows=rows, say=say)
+    _load(pooling=pooling, rows=rows, say=say)
 
     started = time.monotonic()
     batch = deduct_batch_issue(actor=officer, partner=partner, pooling_region=pooling, year=YEAR, issued_on=ISSUED_ON)

@@ -154,7 +154,10 @@ class Contribution(models.Model):
 
     SCOPE_FIELD = "region_code"
 
-    person = models.ForeignKey("enrollment.InsuredPerson", on_delete=models.PROTECT, related_name="contributions")
+    # Looked up through one_contribution_per_person_year, which leads with the person.
+    person = models.ForeignKey(
+        "enrollment.InsuredPerson", on_delete=models.PROTECT, related_name="contributions", db_index=False
+    )
     year = models.PositiveSmallIntegerField(_("缴费年度"))
     kind = models.CharField(
         _("类型"), max_length=15, choices=ContributionKind.choices, default=ContributionKind.REGULAR
@@ -177,7 +180,7 @@ class Contribution(models.Model):
     paid_city = money_field(_("政府代缴市级负担"))
     paid_county = money_field(_("政府代缴县级负担"))
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     recorded_at = models.DateTimeField(_("记录时间"), auto_now_add=True)
 
@@ -193,6 +196,10 @@ class Contribution(models.Model):
         indexes = [
             models.Index(fields=["region_code"], name="contrib_region_prefix_idx", opclasses=["varchar_pattern_ops"]),
             models.Index(fields=["year", "region_code"], name="contrib_year_region_idx"),
+            # Bank files post without a clerk: index only the rows a clerk recorded.
+            models.Index(
+                fields=["recorded_by"], name="contrib_recorded_by_idx", condition=Q(recorded_by__isnull=False)
+            ),
         ]
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError
@@ -46,10 +46,12 @@ from funds.models import (
     FundAccountKind,
     MovementKind,
     ReceiptStatus,
+    ResultChunk,
     ResultCode,
     ResultLine,
     ResultReceipt,
 )
+from funds.parallel import run_parallel, workers_allowed
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +290,10 @@ def result_receive(
                     if count:
                         raise _Rejected(errors, count)
                     receipt = ResultReceipt.objects.create(
-                        **receipt_fields, status=ReceiptStatus.PROCESSING, processed_on=check.header.processed_on
+                        **receipt_fields,
+                        status=ReceiptStatus.PROCESSING,
+                        processed_on=check.header.processed_on,
+                        chunk_size=SETTLE_CHUNK,
                     )
                     _keep_result_lines(receipt)
                     BankBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.SETTLING)
@@ -408,41 +413,69 @@ def _keep_result_lines(receipt: ResultReceipt) -> None:
 
 
 def receipt_settle(
-    *, receipt_id: int, chunk_size: int = SETTLE_CHUNK, progress: Callable[[int, int], None] | None = None
+    *, receipt_id: int, workers: int = 1, progress: Callable[[int, int], None] | None = None
 ) -> ResultReceipt:
     """Post an accepted file's lines through the batch kind's handler, chunk by chunk, then close the batch.
 
-    Safe to run twice at once (the receipt row is locked per chunk) and to re-run after a kill (it resumes
-    after the last committed chunk). A settled receipt is left as it is.
+    Each chunk is claimed by a ``ResultChunk`` row in its own transaction, so the work is safe to run twice
+    at once and to re-run after a kill (it does the chunks not yet committed). ``workers`` > 1 settles chunks
+    on that many connections at once (PostgreSQL, outside a transaction). A settled receipt is left as it is.
     """
     receipt = ResultReceipt.objects.select_related("batch__partner", "batch__pooling_region").get(pk=receipt_id)
     batch = receipt.batch
     if receipt.status == ReceiptStatus.REJECTED:
         raise Conflict("已拒收的回盘文件不能结算。", code="rejected")
+    if receipt.status == ReceiptStatus.SETTLED:
+        return receipt
     handler = handler_for(batch.kind)
-    while True:
-        with transaction.atomic():
-            locked = ResultReceipt.objects.select_for_update().get(pk=receipt_id)
-            if locked.status == ReceiptStatus.SETTLED:
-                return locked
-            low = locked.seq_done
-            if low >= batch.record_count:
-                break
-            high = min(low + chunk_size, batch.record_count)
-            exceptions = handler.settle_chunk(batch, locked, low, high)
-            ResultReceipt.objects.filter(pk=receipt_id).update(
-                seq_done=high, exception_count=locked.exception_count + exceptions
-            )
+    size = receipt.chunk_size
+    numbers = range((batch.record_count + size - 1) // size)
+    done = set(ResultChunk.objects.filter(receipt=receipt).values_list("number", flat=True))
+    todo = [number for number in numbers if number not in done]
+    settled = len(done)
+
+    def settle(number: int) -> bool:
+        return _settle_chunk(batch=batch, receipt=receipt, handler=handler, number=number)
+
+    for _number, _claimed in run_parallel(todo, settle, workers_allowed(workers)):
+        settled += 1
         if progress is not None:
-            progress(high, batch.record_count)
-    return _close(receipt_id, handler)
+            progress(min(settled * size, batch.record_count), batch.record_count)
+    return _close(receipt_id, handler, chunks=len(numbers))
 
 
-def _close(receipt_id: int, handler) -> ResultReceipt:
+_CLAIM_SQL = """
+    INSERT INTO funds_resultchunk (receipt_id, number, exceptions, finished_at) VALUES (%s, %s, 0, %s)
+    ON CONFLICT (receipt_id, number) DO NOTHING
+    RETURNING id
+"""
+
+
+def _settle_chunk(*, batch: BankBatch, receipt: ResultReceipt, handler, number: int) -> bool:
+    """One chunk in one transaction; False when another run has settled it already."""
+    low = number * receipt.chunk_size
+    high = min(low + receipt.chunk_size, batch.record_count)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, [receipt.pk, number, timezone.now()])
+            claimed = cursor.fetchone()
+        if claimed is None:
+            return False
+        exceptions = handler.settle_chunk(batch, receipt, low, high)
+        ResultChunk.objects.filter(pk=claimed[0]).update(exceptions=exceptions)
+        ResultReceipt.objects.filter(pk=receipt.pk).update(
+            lines_done=F("lines_done") + (high - low), exception_count=F("exception_count") + exceptions
+        )
+    return True
+
+
+def _close(receipt_id: int, handler, *, chunks: int) -> ResultReceipt:
     with transaction.atomic():
         receipt = ResultReceipt.objects.select_for_update().select_related("batch__pooling_region").get(pk=receipt_id)
         if receipt.status == ReceiptStatus.SETTLED:
             return receipt
+        if ResultChunk.objects.filter(receipt=receipt).count() < chunks:
+            return receipt  # a run still at work elsewhere closes it when it is done
         batch = receipt.batch
         figures = _figures(receipt)
         booked_on = receipt.processed_on or timezone.localdate()

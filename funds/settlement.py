@@ -45,14 +45,12 @@ Choices:
 from __future__ import annotations
 
 import datetime as dt
-import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -67,6 +65,7 @@ from funds.models import (
     LedgerEntry,
     SettlementStatus,
 )
+from funds.parallel import run_parallel, workers_allowed
 
 Progress = Callable[[int, int], None]
 
@@ -396,8 +395,7 @@ def settle_year(
         raise ValueError("chunk_size and workers are at least 1")
     rate = rate_for(pooling_region=pooling_region, year=year)
     _refuse_if_earlier_unsettled(pooling_region=pooling_region, year=year)
-    if workers > 1 and (connection.vendor != "postgresql" or connection.in_atomic_block):
-        workers = 1  # other connections could not see this transaction's rows, and SQLite has one writer
+    workers = workers_allowed(workers)
 
     started = time.monotonic()
     _analyze_if_stale()
@@ -431,9 +429,11 @@ def settle_year(
     entries = 0
     amount = ZERO
     done = 0
-    results = _run_chunks(chunks=chunks, params=params, rounding=rate.rounding, workers=workers)
+    results = run_parallel(
+        chunks, lambda chunk: _settle_chunk(chunk=chunk, params=params, rounding=rate.rounding), workers
+    )
     try:
-        for chunk_entries, chunk_amount, chunk in results:
+        for chunk, (chunk_entries, chunk_amount) in results:
             entries += chunk_entries
             amount += chunk_amount
             done += chunk.accounts
@@ -461,50 +461,6 @@ def _mark(settlement: InterestSettlement, status: str, *, error: str = "") -> No
     if connection.needs_rollback:
         return  # inside a broken outer transaction: the row goes with it; nothing more to record
     InterestSettlement.objects.filter(pk=settlement.pk).update(status=status, finished_at=timezone.now(), error=error)
-
-
-def _run_chunks(*, chunks: list[_Chunk], params: dict, rounding: str, workers: int):
-    """Yield (entries, amount, chunk) as chunks commit; with workers > 1, chunks run on several connections."""
-    if workers == 1:
-        for chunk in chunks:
-            yield (*_settle_chunk(chunk=chunk, params=params, rounding=rounding), chunk)
-        return
-
-    todo: queue.SimpleQueue[_Chunk] = queue.SimpleQueue()
-    for chunk in chunks:
-        todo.put(chunk)
-    finished: queue.SimpleQueue = queue.SimpleQueue()
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            while not stop.is_set():
-                try:
-                    chunk = todo.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    result = _settle_chunk(chunk=chunk, params=params, rounding=rounding)
-                except BaseException as error:  # handed to the caller's thread
-                    finished.put(error)
-                    return
-                finished.put((*result, chunk))
-        finally:
-            connections.close_all()  # this thread's own connection
-
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(chunks)))]
-    for thread in threads:
-        thread.start()
-    try:
-        for _ in chunks:
-            item = finished.get()
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()  # a failed chunk or a failing progress callback: the others finish their chunk and stop
-        for thread in threads:
-            thread.join()
 
 
 def settle_closing(*, account: IndividualAccount, closing_date: dt.date, actor=None) -> LedgerEntry | None:

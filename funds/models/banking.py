@@ -197,8 +197,10 @@ class ResultReceipt(models.Model):
     ok_amount = money_field(_("成功金额"))
     failed_count = models.PositiveIntegerField(_("失败笔数"), default=0)
     failed_amount = money_field(_("失败金额"))
-    # Settlement goes in seq order in chunks; every line up to here is posted (a re-run resumes after it).
-    seq_done = models.PositiveIntegerField(default=0)
+    # Settlement goes by chunks of seq, each recorded as a ``ResultChunk`` in its own transaction; the size is
+    # fixed when the file is accepted so that a re-run cuts the same chunks. Progress: lines settled so far.
+    chunk_size = models.PositiveIntegerField(default=50_000)
+    lines_done = models.PositiveIntegerField(_("已结算笔数"), default=0)
     # Success lines that could not be posted (the person was cancelled, or had paid at a counter meanwhile).
     exception_count = models.PositiveIntegerField(_("需退款笔数"), default=0)
     received_at = models.DateTimeField(_("接收时间"), auto_now_add=True)
@@ -219,6 +221,22 @@ class ResultReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.batch.batch_no} {self.sha256[:12]}"
+
+
+class ResultChunk(models.Model):
+    """One settled chunk of a receipt's lines (seq in (number × chunk_size, (number + 1) × chunk_size]).
+
+    Inserted first in the chunk's transaction: a second run reaching the same chunk waits for the first to
+    commit and then passes it by, so chunks settle exactly once however many workers run.
+    """
+
+    receipt = models.ForeignKey(ResultReceipt, on_delete=models.PROTECT, related_name="chunks", db_index=False)
+    number = models.PositiveIntegerField()
+    exceptions = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["receipt", "number"], name="one_chunk_per_receipt_number")]
 
 
 class ResultCode(models.TextChoices):

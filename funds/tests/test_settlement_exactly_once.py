@@ -36,6 +36,7 @@ from funds.models import (
     FundMovement,
     LedgerEntry,
     ReceiptStatus,
+    ResultChunk,
     ResultLine,
     ResultReceipt,
 )
@@ -105,7 +106,7 @@ import os, sys, time
 import django
 django.setup()
 from funds.batches import receipt_settle
-receipt_settle(receipt_id=int(sys.argv[1]), chunk_size=int(sys.argv[2]), progress=lambda done, total: time.sleep(0.3))
+receipt_settle(receipt_id=int(sys.argv[1]), workers=2, progress=lambda done, total: time.sleep(0.3))
 """
 
 
@@ -121,33 +122,37 @@ def test_a_worker_killed_half_way_and_the_task_run_again_posts_everything_once(m
     data = result_file(batch, {seq: "1002" for seq in range(10, 601, 10)})
     receipt = result_receive(partner=partner, batch_no=batch.batch_no, data=data).receipt
     assert receipt.status == ReceiptStatus.PROCESSING
+    ResultReceipt.objects.filter(pk=receipt.pk).update(chunk_size=50)
 
-    # when a worker settling it in chunks of 50 is killed after a few chunks
+    # when a worker settling it in chunks of 50 on two connections is killed after a few chunks
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "PORTAL_ENV": "test",
     }
-    worker = subprocess.Popen([sys.executable, "-c", _WORKER, str(receipt.pk), "50"], cwd=ROOT, env=env)
+    worker = subprocess.Popen([sys.executable, "-c", _WORKER, str(receipt.pk)], cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             receipt.refresh_from_db()
-            if receipt.seq_done >= 150:
+            if receipt.lines_done >= 150:
                 break
             time.sleep(0.05)
         os.kill(worker.pid, signal.SIGKILL)
     finally:
         worker.wait(timeout=30)
     receipt.refresh_from_db()
-    assert 150 <= receipt.seq_done < 600 and receipt.status == ReceiptStatus.PROCESSING
-    assert Contribution.objects.count() == receipt.seq_done - receipt.seq_done // 10
+    assert 150 <= receipt.lines_done < 600 and receipt.status == ReceiptStatus.PROCESSING
+    # whole chunks only, each of 50 lines with 5 failures
+    assert receipt.lines_done % 50 == 0
+    assert Contribution.objects.count() == receipt.lines_done * 9 // 10
+    assert ResultChunk.objects.filter(receipt=receipt).count() == receipt.lines_done // 50
     assert balance_mismatches() == []
 
-    # then the task run again finishes: 540 posted once, 60 failures, 540 × 500 into income
-    receipt_settle(receipt_id=receipt.pk)
-    receipt_settle(receipt_id=receipt.pk)
+    # then the task run again (twice, on two connections) finishes: 540 posted once, 60 failures, 540 × 500 in
+    receipt_settle(receipt_id=receipt.pk, workers=2)
+    receipt_settle(receipt_id=receipt.pk, workers=2)
     receipt.refresh_from_db()
     assert (receipt.status, receipt.ok_count, receipt.failed_count) == (ReceiptStatus.SETTLED, 540, 60)
     assert receipt.ok_amount == Decimal("270000.00")

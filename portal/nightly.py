@@ -3,6 +3,9 @@
 - Year-end interest: every (pooling region, year) whose rate exists, whose year has ended by ``on_date``
   (on or after 31 December) and that has no completed settlement yet, oldest year first.
 - Default tiers: anyone without a tier choice once the collection window has ended gets the lowest tier.
+- The month-end sweep (归集): the income account of every pooling region is swept to the fiscal special
+  account for the latest month ended by ``on_date`` (on its last day, that month; otherwise the month before).
+  Run every night, it also sweeps money booked into that month after the month's first sweep.
 
 ``on_date`` is the business day the night closes: the Celery task and ``manage.py run_nightly`` default to
 yesterday, so the run at 01:30 on 1 January settles the year that ended at midnight with all of its
@@ -26,7 +29,8 @@ from agencies.errors import DomainError
 from agencies.models import PoolingRegion
 from contributions.models import InterestRate
 from contributions.services import default_tiers_assign
-from funds.models import InterestSettlement, SettlementStatus
+from funds.fund_accounts import Sweep, income_sweep, month_end
+from funds.models import FundAccountKind, InterestSettlement, SettlementStatus
 from funds.settlement import SettlementResult, settle_year
 
 logger = logging.getLogger(__name__)
@@ -43,6 +47,7 @@ class NightlyReport:
     on_date: dt.date
     settlements: list[SettlementResult] = field(default_factory=list)
     default_tiers: int = 0
+    sweeps: list[Sweep] = field(default_factory=list)  # only those that moved money
     failures: list[str] = field(default_factory=list)
     busy: bool = False  # another run held the lock: this one did nothing
     seconds: float = 0.0
@@ -67,6 +72,17 @@ class NightlyReport:
                 for s in self.settlements
             ],
             "default_tiers": self.default_tiers,
+            "sweeps": [
+                {
+                    "pooling_region_id": s.pooling_region.pk,
+                    "pooling_region": s.pooling_region.name,
+                    "month": f"{s.month:%Y-%m}",
+                    "reference": s.reference,
+                    "amounts": {fund: str(amount) for fund, amount in s.amounts.items()},
+                    "total": str(s.total),
+                }
+                for s in self.sweeps
+            ],
             "failures": self.failures,
             "busy": self.busy,
             "seconds": round(self.seconds, 3),
@@ -101,14 +117,16 @@ def run_nightly(*, on_date: dt.date, progress: NightlyProgress | None = None, wo
     try:
         _settle_due(report, on_date=on_date, progress=progress, workers=workers)
         _default_tiers(report, on_date=on_date, progress=progress)
+        _sweep_income(report, on_date=on_date, progress=progress)
     finally:
         _unlock()
     report.seconds = time.monotonic() - started
     logger.info(
-        "nightly run for %s: %d settlements, %d default tiers, %d failures in %.1f s",
+        "nightly run for %s: %d settlements, %d default tiers, %d sweeps, %d failures in %.1f s",
         on_date,
         len(report.settlements),
         report.default_tiers,
+        len(report.sweeps),
         len(report.failures),
         report.seconds,
     )
@@ -152,6 +170,39 @@ def _default_tiers(report: NightlyReport, *, on_date: dt.date, progress: Nightly
         return
     if progress is not None:
         progress(step, report.default_tiers, report.default_tiers)
+
+
+def swept_month(on_date: dt.date) -> dt.date:
+    """The first day of the latest month that has ended by ``on_date``."""
+    if on_date == month_end(on_date):
+        return on_date.replace(day=1)
+    return (on_date.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
+
+def _sweep_income(report: NightlyReport, *, on_date: dt.date, progress: NightlyProgress | None) -> None:
+    month = swept_month(on_date)
+    regions = (
+        PoolingRegion.objects.filter(
+            fund_accounts__kind=FundAccountKind.INCOME, fund_accounts__movements__booked_on__lte=month_end(month)
+        )
+        .distinct()
+        .order_by("code")
+    )
+    for pooling_region in regions:
+        step = f"归集 {pooling_region.name} {month:%Y年%m月}"
+        try:
+            sweep = income_sweep(pooling_region=pooling_region, month=month)
+        except DomainError as error:
+            report.failures.append(f"{step}：{error.message}")
+            continue
+        except Exception as error:  # one region's trouble must not stop the others; logged in full
+            logger.exception("nightly sweep failed: %s %s", pooling_region.code, month)
+            report.failures.append(f"{step}：{type(error).__name__}: {error}")
+            continue
+        if sweep.reference is not None:
+            report.sweeps.append(sweep)
+            if progress is not None:
+                progress(step, 1, 1)
 
 
 def _lock() -> bool:

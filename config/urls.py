@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("funds.api.urls")),
     path("", include("contributions.api.urls")),
     path("", include("benefits.api.urls")),
+    path("bank/", include("funds.api.bank_urls")),
 ]
 
 urlpatterns = [

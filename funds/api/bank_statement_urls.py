@@ -1,3 +1,13 @@
-"""The bank-statement endpoint of the bank API (another change fills this in; included by ``bank_urls``)."""
+"""The bank-statement endpoint of the bank API (included under ``/api/v1/bank/``)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from funds.api.bank_statements import BankStatementView
+
+urlpatterns = [
+    path(
+        "statements/<str:account_number>/<str:statement_date>",
+        BankStatementView.as_view(),
+        name="bank-statement-upload",
+    ),
+]

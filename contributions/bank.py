@@ -25,7 +25,7 @@ from contributions.models import Channel, Contribution
 from contributions.services import bank_payment_post
 from enrollment.models import InsuredPerson, PersonStatus
 from funds.batch_handlers import BatchHandler
-from funds.batches import batch_issue, ok_amount_by_fund
+from funds.batches import batch_issue
 from funds.bulk import credit_in_bulk
 from funds.fund_accounts import movement_post
 from funds.models import (
@@ -248,7 +248,8 @@ def _mark_refunds(batch: BankBatch, receipt: ResultReceipt, low: int, high: int)
 DEDUCT_HANDLER = BatchHandler(
     kind=BatchKind.DEDUCT,
     settle_chunk=settle_deduct_chunk,
-    paid_by_fund=lambda batch, receipt: ok_amount_by_fund(batch, receipt, Fund.INDIVIDUAL_ACCOUNT),
+    # Every yuan a deduction brings in belongs to the individual-account fund.
+    paid_by_fund=lambda batch, receipt: {Fund.INDIVIDUAL_ACCOUNT: receipt.ok_amount},
 )
 
 

@@ -35,6 +35,16 @@ _PERIOD = {"DEDUCT": re.compile(r"\d{4}", re.ASCII), "PAYOUT": re.compile(r"\d{4
 # re.ASCII: \d alone would take any Unicode digit (full-width "０"), and int() would read it.
 _BATCH_NO = re.compile(r"[DP]\d{12}\d{8}\d{3}", re.ASCII)
 
+# A result line right in every field's form (the checks that need state, such as a repeated seq, come after).
+_LINE_FORM = (
+    r"D\|([1-9]\d{{0,8}})\|([^|]*)\|(\d{{17}}[\dX])\|([^|]*)\|([^|]*)\|((?:0|[1-9]\d{{0,11}})\.\d\d)\|({period})"
+    r"\|(0000|1001|1002|1003|1004|9999)\|([^|]{{0,200}})\|([^|]{{0,64}})"
+)
+_WELL_FORMED_LINE = {
+    "DEDUCT": re.compile(_LINE_FORM.format(period=r"\d{4}"), re.ASCII),
+    "PAYOUT": re.compile(_LINE_FORM.format(period=r"\d{4}(?:0[1-9]|1[0-2])"), re.ASCII),
+}
+
 ISSUED_HEADER_FIELDS = (
     "record_type",
     "batch_no",
@@ -227,7 +237,7 @@ def _fen(text: str) -> int:
     return int(whole) * 100 + int(cents)
 
 
-def _yuan(fen: int) -> Decimal:
+def yuan(fen: int) -> Decimal:
     return Decimal(fen).scaleb(-2)
 
 
@@ -313,8 +323,34 @@ def check_result(
     txn_ids: set[str] = set()
     period_form = _PERIOD.get(expected.kind, _PERIOD["DEDUCT"])
     width = len(RESULT_LINE_FIELDS)
+    well_formed = _WELL_FORMED_LINE[expected.kind if expected.kind in _WELL_FORMED_LINE else "DEDUCT"]
     for number in range(2, len(lines) + 1):
         text = lines[number - 1]
+        # The common case first, in one regular expression: a line that is right in every field's form.
+        match = well_formed.fullmatch(text)
+        if match is not None:
+            seq_text, insurance_no, id_number, name, bank_account, amount_text, period, code, message, txn = (
+                match.groups()
+            )
+            seq = int(seq_text)
+            fen = int(amount_text.replace(".", ""))
+            if (
+                seq <= count
+                and not seen[seq]
+                and fen
+                and (txn and txn not in txn_ids if code == OK else code != "9999" or message)
+            ):
+                seen[seq] = 1
+                check.line_count += 1
+                check.total_fen += fen
+                if code == OK:
+                    txn_ids.add(txn)
+                    check.ok_count += 1
+                    check.ok_fen += fen
+                if on_row is not None:
+                    on_row((number, seq, insurance_no, id_number, name, bank_account, fen, period, code, message, txn))
+                continue
+        # Otherwise field by field, saying what is wrong with each.
         parts = text.split(SEPARATOR)
         if len(parts) != width or parts[0] != "D":
             if not text:
@@ -431,9 +467,9 @@ def _check_result_header(check: ResultCheck, parts: list[str], expected: IssuedH
             pooling_region_code=region_code,
             processed_on=processed_on,
             record_count=numbers["record_count"],
-            total_amount=_yuan(numbers["total_amount"]),
+            total_amount=yuan(numbers["total_amount"]),
             ok_count=numbers["ok_count"],
-            ok_amount=_yuan(numbers["ok_amount"]),
+            ok_amount=yuan(numbers["ok_amount"]),
         )
 
 
@@ -447,7 +483,7 @@ def _check_result_sums(check: ResultCheck) -> None:
         check.add(
             1,
             "total_amount",
-            f"表头金额{format_amount(header.total_amount)}与明细合计{format_amount(_yuan(check.total_fen))}不符。",
+            f"表头金额{format_amount(header.total_amount)}与明细合计{format_amount(yuan(check.total_fen))}不符。",
         )
     if check.ok_count != header.ok_count:
         check.add(1, "ok_count", f"表头成功笔数{header.ok_count}与成功（0000）明细{check.ok_count}笔不符。")
@@ -455,7 +491,7 @@ def _check_result_sums(check: ResultCheck) -> None:
         check.add(
             1,
             "ok_amount",
-            f"表头成功金额{format_amount(header.ok_amount)}与成功明细合计{format_amount(_yuan(check.ok_fen))}不符。",
+            f"表头成功金额{format_amount(header.ok_amount)}与成功明细合计{format_amount(yuan(check.ok_fen))}不符。",
         )
 
 
@@ -483,7 +519,7 @@ def parse_issued(data: bytes, encoding: str = "utf-8") -> tuple[IssuedHeader, li
         if not _AMOUNT.fullmatch(total):
             errors.append(FileError(1, "total_amount", "金额格式不对。"))
         if not errors:
-            header = IssuedHeader(batch_no, kind, bank_code, region_code, issued_on, int(records), _yuan(_fen(total)))
+            header = IssuedHeader(batch_no, kind, bank_code, region_code, issued_on, int(records), yuan(_fen(total)))
     body: list[IssuedLine] = []
     for number, text in enumerate(lines[1:], start=2):
         parts = text.split(SEPARATOR)
@@ -494,7 +530,7 @@ def parse_issued(data: bytes, encoding: str = "utf-8") -> tuple[IssuedHeader, li
         if not _COUNT.fullmatch(seq) or not _AMOUNT.fullmatch(amount):
             errors.append(FileError(number, "seq" if not _COUNT.fullmatch(seq) else "amount", "格式不对。"))
             continue
-        body.append(IssuedLine(int(seq), insurance_no, id_number, name, bank_account, _yuan(_fen(amount)), period))
+        body.append(IssuedLine(int(seq), insurance_no, id_number, name, bank_account, yuan(_fen(amount)), period))
     if header is not None:
         if len(body) != header.record_count:
             errors.append(FileError(1, "record_count", "笔数与明细行数不符。"))
@@ -511,9 +547,7 @@ def parse_result(data: bytes, *, encoding: str, expected: IssuedHeader) -> tuple
 
     def keep(row: ResultRow) -> None:
         _, seq, insurance_no, id_number, name, bank_account, fen, period, code, message, txn = row
-        rows.append(
-            ResultLine(seq, insurance_no, id_number, name, bank_account, _yuan(fen), period, code, message, txn)
-        )
+        rows.append(ResultLine(seq, insurance_no, id_number, name, bank_account, yuan(fen), period, code, message, txn))
 
     check = check_result(data, encoding=encoding, expected=expected, on_row=keep)
     if not check.ok:

@@ -22,7 +22,6 @@ import io
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, Sum
@@ -42,7 +41,6 @@ from funds.models import (
     BankPartner,
     BatchKind,
     BatchStatus,
-    Fund,
     FundAccountKind,
     MovementKind,
     ReceiptStatus,
@@ -289,11 +287,16 @@ def result_receive(
                     errors, count = _compare_with_issued(batch)
                     if count:
                         raise _Rejected(errors, count)
+                    # The file's own sums, checked above against its lines, whose amounts match the issued ones.
                     receipt = ResultReceipt.objects.create(
                         **receipt_fields,
                         status=ReceiptStatus.PROCESSING,
                         processed_on=check.header.processed_on,
                         chunk_size=SETTLE_CHUNK,
+                        ok_count=check.ok_count,
+                        ok_amount=bankfile.yuan(check.ok_fen),
+                        failed_count=check.line_count - check.ok_count,
+                        failed_amount=bankfile.yuan(check.total_fen - check.ok_fen),
                     )
                     _keep_result_lines(receipt)
                     BankBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.SETTLING)
@@ -477,7 +480,7 @@ def _close(receipt_id: int, handler, *, chunks: int) -> ResultReceipt:
         if ResultChunk.objects.filter(receipt=receipt).count() < chunks:
             return receipt  # a run still at work elsewhere closes it when it is done
         batch = receipt.batch
-        figures = _figures(receipt)
+        figures = {name: getattr(receipt, name) for name in ("ok_count", "ok_amount", "failed_count", "failed_amount")}
         booked_on = receipt.processed_on or timezone.localdate()
         for fund, amount in handler.paid_by_fund(batch, receipt).items():
             if not amount:
@@ -495,37 +498,11 @@ def _close(receipt_id: int, handler, *, chunks: int) -> ResultReceipt:
                 idempotency_key=f"batch:{batch.batch_no}:{fund}",
             )
         now = timezone.now()
-        ResultReceipt.objects.filter(pk=receipt.pk).update(status=ReceiptStatus.SETTLED, finished_at=now, **figures)
+        ResultReceipt.objects.filter(pk=receipt.pk).update(status=ReceiptStatus.SETTLED, finished_at=now)
         BankBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.SETTLED, settled_at=now, **figures)
         receipt.refresh_from_db()
     log.info("settled %s: %s ok, %s failed", batch.batch_no, receipt.ok_count, receipt.failed_count)
     return receipt
-
-
-def _figures(receipt: ResultReceipt) -> dict:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """SELECT COUNT(*) FILTER (WHERE r.result_code = '0000'),
-                      COALESCE(SUM(l.amount) FILTER (WHERE r.result_code = '0000'), 0),
-                      COUNT(*) FILTER (WHERE r.result_code <> '0000'),
-                      COALESCE(SUM(l.amount) FILTER (WHERE r.result_code <> '0000'), 0)
-               FROM funds_resultline r
-               JOIN funds_bankbatchline l ON l.batch_id = %s AND l.seq = r.seq
-               WHERE r.receipt_id = %s""",
-            [receipt.batch_id, receipt.pk],
-        )
-        ok_count, ok_amount, failed_count, failed_amount = cursor.fetchone()
-    return dict(
-        ok_count=ok_count,
-        ok_amount=Decimal(str(ok_amount)).quantize(Decimal("0.01")),
-        failed_count=failed_count,
-        failed_amount=Decimal(str(failed_amount)).quantize(Decimal("0.01")),
-    )
-
-
-def ok_amount_by_fund(batch: BankBatch, receipt: ResultReceipt, fund: str = Fund.INDIVIDUAL_ACCOUNT) -> dict:
-    """The whole success amount in one fund (a DEDUCT batch: every yuan goes to the individual-account fund)."""
-    return {fund: _figures(receipt)["ok_amount"]}
 
 
 # --- reading -------------------------------------------------------------------------------------------------

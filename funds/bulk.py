@@ -254,7 +254,8 @@ def credit_in_bulk(*, source_sql: str, params: dict, pooling_region_id: int, boo
     ``source_sql`` selects ``person_id, region_code, component, kind, amount, reference, idempotency_key``,
     at most one row per person, component and kind. Accounts missing are opened in ``pooling_region_id``
     on ``booked_on``. An entry whose key is already in the ledger is passed by, and only the entries
-    appended here move the cached balances, so a credit repeated by mistake posts nothing twice.
+    appended here move the cached balances, so a credit repeated by mistake posts nothing twice. Callers
+    do not run the same keys from two transactions at once (the unique index would refuse the second).
     """
     if connection.vendor != "postgresql":
         raise RuntimeError("credit_in_bulk is the PostgreSQL path; post one by one with ledger_post elsewhere")
@@ -264,7 +265,13 @@ def credit_in_bulk(*, source_sql: str, params: dict, pooling_region_id: int, boo
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{CREDIT_STAGING_TABLE}")
         cursor.execute(f"CREATE TEMP TABLE {CREDIT_STAGING_TABLE} ON COMMIT DROP AS {source_sql}", params)
-        cursor.execute(f"ANALYZE {CREDIT_STAGING_TABLE}")
+        # Keys already in the ledger are passed by here rather than by ON CONFLICT, which costs every row a
+        # speculative insertion. The callers serialise their own work (a chunk claimed once), so no other
+        # transaction inserts the same keys meanwhile; if one did, the unique index would refuse it.
+        cursor.execute(
+            f"""DELETE FROM {CREDIT_STAGING_TABLE} s
+                WHERE EXISTS (SELECT 1 FROM funds_ledgerentry e WHERE e.idempotency_key = s.idempotency_key)"""
+        )
         cursor.execute(
             f"""INSERT INTO funds_individualaccount
                     (person_id, region_code, pooling_region_id, opened_on, closed_on,
@@ -284,7 +291,6 @@ def credit_in_bulk(*, source_sql: str, params: dict, pooling_region_id: int, boo
                            %(now)s, NULL, NULL
                     FROM {CREDIT_STAGING_TABLE} s JOIN funds_individualaccount a ON a.person_id = s.person_id
                     ORDER BY a.id
-                    ON CONFLICT DO NOTHING
                     RETURNING account_id, component, amount
                 ), sums AS (
                     SELECT account_id, {_balance_sums_sql()}, SUM(amount) AS total

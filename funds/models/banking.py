@@ -251,7 +251,11 @@ class ResultCode(models.TextChoices):
 class ResultLine(models.Model):
     """The bank's answer for one issued line, from the accepted result file (the repeated fields matched)."""
 
-    receipt = models.ForeignKey(ResultReceipt, on_delete=models.PROTECT, related_name="lines", db_index=False)
+    # No database constraint: a million lines of a file are written by one INSERT in the transaction that
+    # creates their receipt (funds.batches), and a receipt is never deleted; a per-row check cost seconds.
+    receipt = models.ForeignKey(
+        ResultReceipt, on_delete=models.PROTECT, related_name="lines", db_index=False, db_constraint=False
+    )
     seq = models.PositiveIntegerField(_("序号"))
     line_no = models.PositiveIntegerField(_("文件行号"))
     result_code = models.CharField(_("处理结果"), max_length=4, choices=ResultCode.choices)

@@ -2,16 +2,21 @@
 the funding transfer of a payroll run and its payout, with hand-computed figures."""
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import Role
 from agencies.tests.factories import region_line
 from benefits import funding
+from benefits import services as benefit_services
 from benefits.bank import payout_batch_issue
+from benefits.models import Overpayment, StopReason
 from benefits.tests.factories import make_award, make_contributor, make_parameters, run_payroll
+from benefits.tests.factories import pension_line as make_pension_line
 from contributions.bank import counter_payment_post
 from contributions.models import InterestRate
 from contributions.tests.factories import make_policy
@@ -26,7 +31,18 @@ from funds.fund_accounts import (
     income_sweep,
     movement_post,
 )
-from funds.models import BatchStatus, Fund, FundAccount, FundAccountKind, FundMovement, MovementKind
+from funds.models import (
+    BatchStatus,
+    Component,
+    EntryKind,
+    Fund,
+    FundAccount,
+    FundAccountKind,
+    FundMovement,
+    IndividualAccount,
+    MovementKind,
+)
+from funds.services import Posting, ledger_post
 from funds.tests.bank_factories import issue_deduct, make_partner, make_payers, result_file
 from portal.nightly import run_nightly, swept_month
 
@@ -490,3 +506,114 @@ def test_only_a_confirmed_runs_funding_request_is_approved_by_the_fund_officer(p
     with pytest.raises(NotPermitted):
         funding.funding_request_approve(actor=other.staff(Role.COUNTY_FUND_OFFICER), run=draft)
     assert funding.funding_reference(draft) == f"YK{line.pooling_region.code}202504"
+
+
+# --- at the same moment ---------------------------------------------------------------------------------------------
+
+
+def run_together(*targets) -> list:
+    """Start every target at once, each on its own connection; the results or refusals in order."""
+    barrier = threading.Barrier(len(targets))
+    results: list = [None] * len(targets)
+
+    def runner(index, target):
+        try:
+            barrier.wait(10)
+            results[index] = target()
+        except DomainError as refusal:
+            results[index] = refusal
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(i, t)) for i, t in enumerate(targets)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_sweeps_and_funding_transfers_at_the_same_moment_move_money_once():
+    line = region_line()
+    officer = line.staff(Role.COUNTY_FUND_OFFICER)
+    book(line, INCOME, IA, "1800.00", dt.date(2026, 3, 10), "R1")
+
+    # three sweeps of March at once: one moves 1800.00, the others find income empty
+    sweeps = run_together(*[lambda: income_sweep(pooling_region=line.pooling_region, month=MARCH)] * 3)
+    assert sorted(s.total for s in sweeps) == [D("0.00"), D("0.00"), D("1800.00")]
+    assert (balance(line, INCOME), balance(line, FISCAL)) == (D("0.00"), D("1800.00"))
+
+    def transfer(reference, amount):
+        return lambda: funding_transfer(
+            pooling_region=line.pooling_region,
+            reference=reference,
+            amounts_by_fund={IA: D(amount)},
+            booked_on=dt.date(2026, 4, 12),
+            actor=officer,
+        )
+
+    # the same transfer twice at once books once; two others that fiscal cannot both pay: one is refused
+    same = run_together(transfer("YK-A", "1000.00"), transfer("YK-A", "1000.00"))
+    assert [m.pk for m in same[0]] == [m.pk for m in same[1]]
+    both = run_together(transfer("YK-B", "600.00"), transfer("YK-C", "600.00"))
+    refused = [r for r in both if isinstance(r, DomainError)]
+    assert len(refused) == 1 and "现有200.00元，需拨付600.00元" in refused[0].message
+    assert (balance(line, FISCAL), balance(line, EXPENDITURE)) == (D("200.00"), D("1600.00"))
+    cached = dict(FundAccount.objects.values_list("kind", "balance"))
+    assert cached == {INCOME: D("0.00"), EXPENDITURE: D("1600.00"), FISCAL: D("200.00")}
+
+
+def test_the_funding_split_follows_the_account_parts_the_fund_pays_and_the_offsets():
+    # given the recipient of benefits' payroll cases: 223.00 basic + 100.00 account pension from January 2026,
+    # the account drawn down to 150.00, and 150.00 overpaid offset at 120.00 a month
+    line = make_pension_line(rates={2026: "0.01500"})
+    officer = line.staff(Role.COUNTY_FUND_OFFICER)
+    person = make_contributor(line, birth_date=dt.date(1965, 12, 10))
+    award = make_award(line, person, claimed_on=dt.date(2025, 12, 5), approved_on=dt.date(2025, 12, 20))
+    account = IndividualAccount.objects.get(person=person)
+    ledger_post(
+        account=account,
+        postings=[Posting(Component.PERSONAL, EntryKind.REVERSAL, D("-13750.00"))],
+        booked_on=dt.date(2025, 12, 31),
+        reference="test correction",
+        idempotency_key=f"test-correction:{account.pk}",
+    )
+    clerk = line.staff(Role.COUNTY_CLERK)
+    overpayment = Overpayment.objects.create(
+        award=award,
+        person=person,
+        region_code=award.region_code,
+        reason=StopReason.OTHER,
+        first_month=dt.date(2025, 12, 1),
+        last_month=dt.date(2025, 12, 1),
+        amount=D("150.00"),
+        created_by=clerk,
+    )
+    benefit_services.overpayment_offset_set(actor=clerk, overpayment=overpayment, per_month="120")
+    january, february = run_payroll(line, dt.date(2026, 1, 1)), run_payroll(line, dt.date(2026, 2, 1))
+
+    # then January asks 100.00 of the account fund and 223.00 − 120.00 = 103.00 of basic pension (203.00);
+    # February 50.00 of the account fund, and 223.00 + 50.00 paid by the fund − 30.00 = 243.00 (293.00)
+    assert funding.funding_amounts(january) == {IA: D("100.00"), BP: D("103.00")}
+    assert january.total == D("203.00")
+    assert funding.funding_amounts(february) == {IA: D("50.00"), BP: D("243.00")}
+    assert february.total == D("293.00")
+
+    # and February's transfer moves exactly that
+    for fund, amount in ((IA, "60.00"), (BP, "300.00")):
+        finance_receipt(
+            actor=officer,
+            pooling_region=line.pooling_region,
+            fund=fund,
+            amount=amount,
+            booked_on=dt.date(2026, 2, 1),
+            reference=f"CZ-{fund}",
+        )
+    moved = funding.funding_request_approve(actor=officer, run=february, booked_on=dt.date(2026, 2, 12))
+    assert [(m.account.kind, m.fund, m.amount) for m in moved if m.account.kind == EXPENDITURE] == [
+        (EXPENDITURE, IA, D("50.00")),
+        (EXPENDITURE, BP, D("243.00")),
+    ]
+    assert (balance(line, FISCAL, IA), balance(line, FISCAL, BP)) == (D("10.00"), D("57.00"))

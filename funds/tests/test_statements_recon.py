@@ -623,3 +623,32 @@ def test_an_officer_of_another_county_can_neither_see_nor_clear(line, officer, m
         )
     difference.refresh_from_db()
     assert difference.status == DifferenceStatus.OPEN and difference.reason == ""
+
+
+# --- at the same moment ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_statement_posted_twice_at_once_is_received_once():
+    from funds.tests.test_fund_accounts import run_together
+
+    line = region_line()
+    officer = line.staff(Role.COUNTY_FUND_OFFICER)
+    bank = make_partner(line)
+    fund_account_bank_set(
+        actor=officer, pooling_region=line.pooling_region, kind=INCOME, partner=bank, account_number=INCOME_NO
+    )
+    data = statement_file(MARCH_5, "0.00", ("1300.00", CREDIT, "DBATCH1"))
+    other = statement_file(MARCH_5, "0.00", ("1200.00", CREDIT, "DBATCH1"))
+
+    def post(body):
+        return lambda: statement_receive(partner=bank, account_number=INCOME_NO, statement_date=MARCH_5, data=body)
+
+    twins = run_together(post(data), post(data), post(data))
+    assert sorted(r.created for r in twins) == [False, False, True]
+    assert len({r.statement.pk for r in twins}) == 1
+
+    rivals = run_together(post(other), post(other))
+    assert all(isinstance(r, Conflict) for r in rivals)
+    assert BankStatement.objects.count() == 1 and StatementLine.objects.count() == 1

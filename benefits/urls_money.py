@@ -14,6 +14,7 @@ urlpatterns: list = [
     path("payroll/<int:pk>/progress/", views.payroll_progress, name="payroll_progress"),
     path("payroll/<int:pk>/funding-request/", views.payroll_funding_request, name="payroll_funding_request"),
     path("payroll/<int:pk>/payout.xlsx", views.payroll_payout_xlsx, name="payroll_payout_xlsx"),
+    path("payroll/<int:pk>/bank-batch/", views.payroll_bank_batch, name="payroll_bank_batch"),
     # 死亡名单比对、死亡登记
     path("deaths/", views.death_lists, name="death_lists"),
     path("deaths/loads/<int:pk>/", views.death_list_detail, name="death_list_detail"),

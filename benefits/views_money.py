@@ -1,5 +1,6 @@
 """The browser side of the money and the cases of benefits: the monthly payroll (preview, confirmation in the
-background with its progress, the funding request and the payout list), death lists and single deaths,
+background with its progress, the funding request and the payout list, the PAYOUT batches to the partner banks
+and the failed payouts to issue again), death lists and single deaths,
 overpayments and their recovery, the death settlement and the other-pension stop, and transfers.
 
 Thin views: every record is fetched through the selectors first (out of scope → 404, whatever the role), then
@@ -36,7 +37,7 @@ from agencies.models import PoolingRegion
 from agencies.money import ZERO
 from agencies.permissions import Action, can
 from agencies.scope import code_in_scope, covered_pooling_regions, get_scoped_or_404, scope_prefix, scoped
-from benefits import payroll, selectors, services, tasks
+from benefits import bank, payroll, selectors, services, tasks
 from benefits.forms_money import (
     DeathListUploadForm,
     DeathRecordForm,
@@ -73,6 +74,9 @@ from enrollment.forms import villages_in_scope
 from enrollment.models import DualEnrollmentFlag, InsuredPerson
 from enrollment.selectors import person_get, person_search
 from enrollment.views import INLINE_TYPES, scope_model
+from funds import selectors_bank
+from funds.forms_bank import PayoutIssueForm
+from funds.models import BatchKind, ResultCode
 from funds.selectors import account_for_person
 
 audit = logging.getLogger("portal.audit")
@@ -222,13 +226,21 @@ def _payroll_actions(user, run: PayrollRun) -> dict[str, bool]:
     }
 
 
-@scope_model(PayrollRun)
-@login_required
-@require_GET
-def payroll_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """The run: status, totals, totals by category, the timetable, and its lines (50 a page)."""
+def _payout_form(user, run: PayrollRun, data=None) -> PayoutIssueForm | None:
+    """The 下发代发批次 form: for the fund officer, once the run is confirmed."""
+    if run.status != PayrollStatus.CONFIRMED or not can(user, Action.ISSUE_BANK_BATCH):
+        return None
+    return PayoutIssueForm(data, partners=selectors_bank.partners_serving(pooling_region_ids=[run.pooling_region_id]))
+
+
+# How many of the run's failed payouts the page lists (the rest are counted).
+REISSUE_SHOWN = 100
+
+
+def _render_payroll_detail(
+    request: HttpRequest, run: PayrollRun, *, payout_form=None, status: int = 200
+) -> HttpResponse:
     user = request.user
-    run = selectors.payroll_run_get(user=user, pk=pk)
     page = _page(request, selectors.payroll_lines(user=user, run=run))
     lines = list(page.object_list)
     for line in lines:
@@ -243,7 +255,62 @@ def payroll_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "actions": _payroll_actions(user, run),
         "queued": request.GET.get("queued") == "1" and run.status != PayrollStatus.CONFIRMED,
     }
-    return render(request, "benefits/payroll_detail.html", context)
+    if run.status == PayrollStatus.CONFIRMED:
+        # Through the partner banks: the run's PAYOUT batches, the form for another, and the failures to pay again.
+        batches = selectors_bank.batch_queryset(user=user).filter(kind=BatchKind.PAYOUT, source_id=run.pk)
+        reissue = selectors_bank.payout_reissue_list(user=user, run_id=run.pk)
+        context.update(
+            payout_form=payout_form or _payout_form(user, run),
+            bank_batches=list(batches.order_by("issued_at", "id")),
+            reissue=list(reissue[:REISSUE_SHOWN]),
+            reissue_total=reissue.count(),
+            result_labels=dict(ResultCode.choices),
+        )
+    return render(request, "benefits/payroll_detail.html", context, status=status)
+
+
+@scope_model(PayrollRun)
+@login_required
+@require_GET
+def payroll_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run: status, totals, totals by category, the timetable, and its lines (50 a page); once confirmed its
+    PAYOUT batches and the failed payouts to issue again."""
+    run = selectors.payroll_run_get(user=request.user, pk=pk)
+    return _render_payroll_detail(request, run)
+
+
+@scope_model(PayrollRun)
+@login_required
+@require_POST
+def payroll_bank_batch(request: HttpRequest, pk: int) -> HttpResponse:
+    """下发代发批次: the confirmed run's unpaid awards banking with the chosen bank, as one file for it (failed
+    payouts whose person has corrected the account go in again)."""
+    user = request.user
+    run = selectors.payroll_run_get(user=user, pk=pk)
+    _require(user, Action.ISSUE_BANK_BATCH)
+    partners = selectors_bank.partners_serving(pooling_region_ids=[run.pooling_region_id])
+    form = PayoutIssueForm(request.POST, partners=partners)
+    if form.is_valid():
+        try:
+            batch = bank.payout_batch_issue(actor=user, run=run, partner=form.cleaned_data["partner"])
+        except DomainError as error:
+            if run.status != PayrollStatus.CONFIRMED:  # the page shows no bank form yet: say it at the top
+                messages.error(request, error.message)
+                return redirect("benefits:payroll_detail", pk=run.pk)
+            form.add_domain_error(error)
+        else:
+            messages.success(
+                request,
+                _("已下发代发批次 %(no)s：%(count)s笔，合计%(total)s元，等待%(bank)s回盘。")
+                % {
+                    "no": batch.batch_no,
+                    "count": batch.record_count,
+                    "total": batch.total_amount,
+                    "bank": batch.partner.name,
+                },
+            )
+            return redirect("funds:batch_detail", pk=batch.pk)
+    return _render_payroll_detail(request, run, payout_form=form, status=400)
 
 
 @scope_model(PayrollRun)

@@ -18,4 +18,8 @@ urlpatterns = [
     path("policies/", views.policies, name="policies"),
     path("policies/new/", views.policy_add, name="policy_add"),
     path("policies/interest-rates/", views.interest_rate_add, name="interest_rate_add"),
+    # 银行代扣：下发批次（县级基金管理员），失败跟进（村协理员等）
+    path("bank/deduct/", views.deduct_issue, name="deduct_issue"),
+    path("bank/follow-ups/", views.deduct_follow_ups, name="deduct_follow_ups"),
+    path("bank/follow-ups.xlsx", views.deduct_follow_ups_xlsx, name="deduct_follow_ups_xlsx"),
 ]

@@ -5,6 +5,8 @@ One person: their contribution record, the tier for a year, a payment recorded a
 A village: the tier template and the batch import (all or nothing, row errors as a table), the collective
 subsidy. The renewal list with its rates against the targets, and its .xlsx. For city supervisors: the
 pooling regions' policy periods and interest rates, with forms for a new period and a year's rate.
+Through the partner banks: the fund officer's DEDUCT issue form (代扣), and the year's failed deductions and
+refunds for the village agent to follow up, with its .xlsx.
 """
 
 import io
@@ -17,7 +19,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -35,6 +37,7 @@ from agencies.permissions import Action, can
 from agencies.scope import get_scoped_or_404, scope_prefix, scoped, visible_pooling_region_ids
 from contributions import policy as rules
 from contributions import selectors, services
+from contributions.bank import deduct_batch_issue
 from contributions.forms import (
     CollectiveSubsidyForm,
     CounterPaymentForm,
@@ -45,12 +48,16 @@ from contributions.forms import (
     TierImportForm,
     TierTemplateForm,
 )
-from contributions.models import Channel, TierChoiceBatch
+from contributions.models import Channel, Contribution, TierChoiceBatch
 from enrollment import idnumber
+from enrollment.api.serializers import mask_bank_account
 from enrollment.forms import villages_in_scope
 from enrollment.models import InsuredPerson, SpecialGroup
 from enrollment.selectors import person_get
 from enrollment.views import scope_model
+from funds import selectors_bank
+from funds.forms_bank import DeductIssueForm
+from funds.models import BatchKind, ResultCode
 
 audit = logging.getLogger("portal.audit")
 
@@ -632,3 +639,155 @@ def interest_rate_add(request: HttpRequest) -> HttpResponse:
             )
             return redirect("contributions:policies")
     return _render_policies(request, rate_form=form, status=400)
+
+
+# --- through the partner banks: DEDUCT batches and their failures ---------------------------------------------
+
+FOLLOW_UPS_PER_PAGE = 50
+RESULT_LABELS = dict(ResultCode.choices)
+
+
+def _deduct_form(user, data=None) -> DeductIssueForm:
+    ids = selectors_bank.covered_region_ids(user=user)
+    return DeductIssueForm(
+        data,
+        pooling_regions=PoolingRegion.objects.filter(pk__in=ids).order_by("code"),
+        partners=selectors_bank.partners_serving(pooling_region_ids=ids),
+        initial={"year": _this_year()},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deduct_issue(request: HttpRequest) -> HttpResponse:
+    """下发代扣批次: the year's tier choices of a pooling region's persons who bank with the chosen bank and have
+    not paid, as one file for the bank; the recent DEDUCT batches below."""
+    user = request.user
+    _require(user, Action.ISSUE_BANK_BATCH)
+    form = _deduct_form(user, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            batch = deduct_batch_issue(
+                actor=user, partner=data["partner"], pooling_region=data["pooling_region"], year=data["year"]
+            )
+        except DomainError as error:
+            form.add_domain_error(error)
+        else:
+            messages.success(
+                request,
+                _("已下发代扣批次 %(no)s：%(count)s笔，合计%(total)s元，等待%(bank)s回盘。")
+                % {
+                    "no": batch.batch_no,
+                    "count": batch.record_count,
+                    "total": batch.total_amount,
+                    "bank": batch.partner.name,
+                },
+            )
+            return redirect("funds:batch_detail", pk=batch.pk)
+    recent = selectors_bank.batch_list(user=user, kind=BatchKind.DEDUCT)[:10]
+    context = {"form": form, "batches": recent}
+    return render(request, "contributions/deduct_issue.html", context, status=400 if form.errors else 200)
+
+
+def _follow_up_params(request: HttpRequest) -> dict[str, Any]:
+    villages = villages_in_scope(request.user)
+    code = request.GET.get("village", "").strip()
+    village = villages.filter(code=code).first() if code else None
+    if village is None and not code:
+        only = list(villages[:2])
+        if len(only) == 1:  # a village agent has one village
+            village = only[0]
+    return {
+        "year": _year_param(request.GET.get("year"), default=_this_year()),
+        "villages": villages,
+        "village": village,
+        "code": code,
+    }
+
+
+def _follow_ups(user, *, year: int, village: Region | None):
+    """The year's failed deductions and refunds in the user's scope, each marked ``paid`` once the person has
+    a contribution for the year after all (at the counter, or in a later batch)."""
+    rows = selectors_bank.deduct_follow_ups(user=user, year=year, region_prefix=village.code if village else "")
+    return rows.annotate(paid=Exists(Contribution.objects.filter(person_id=OuterRef("person_id"), year=year)))
+
+
+@login_required
+@require_GET
+def deduct_follow_ups(request: HttpRequest) -> HttpResponse:
+    """代扣失败跟进: who the bank could not deduct from this year (insufficient funds, account closed, …) and whose
+    deducted money must go back, village by village; identity numbers and accounts masked."""
+    _require_jurisdiction(request.user)
+    params = _follow_up_params(request)
+    rows = _follow_ups(request.user, year=params["year"], village=params["village"])
+    context = {
+        **params,
+        "page": Paginator(rows, FOLLOW_UPS_PER_PAGE).get_page(request.GET.get("page")),
+        "result_labels": RESULT_LABELS,
+        "query": request.GET.urlencode(),
+    }
+    return render(request, "contributions/deduct_follow_ups.html", context)
+
+
+@login_required
+@require_GET
+def deduct_follow_ups_xlsx(request: HttpRequest) -> FileResponse:
+    """The same list as .xlsx, for the village agent's rounds; identity numbers and accounts masked."""
+    user = request.user
+    _require_jurisdiction(user)
+    params = _follow_up_params(request)
+    year = params["year"]
+    rows = _follow_ups(user, year=year, village=params["village"])
+    audit.info("deduct follow-ups exported: user=%s year=%s village=%s", user.pk, year, params["code"] or "all")
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(_("代扣失败跟进"))
+    for column, width in zip("ABCDEFGHIJKL", (12, 22, 16, 14, 22, 10, 14, 20, 28, 10, 24, 26), strict=True):
+        sheet.column_dimensions[column].width = width
+    sheet.append([_("%(year)s年度银行代扣失败及需退款人员（身份证号、银行账号已隐去）") % {"year": year}])
+    _header(
+        sheet,
+        [
+            _("姓名"),
+            _("身份证号"),
+            _("村（社区）"),
+            _("联系电话"),
+            _("银行账号"),
+            _("金额（元）"),
+            _("银行处理结果"),
+            _("银行说明"),
+            _("后续处理"),
+            _("本年现状"),
+            _("批次号"),
+            _("住址"),
+        ],
+    )
+    for line in rows.iterator(chunk_size=2000):
+        amount = WriteOnlyCell(sheet, value=line.amount)
+        amount.number_format = "#,##0.00"
+        person = line.person
+        sheet.append(
+            [
+                line.name,
+                idnumber.mask(line.id_number),
+                person.village.name,
+                person.phone,
+                f"{line.batch.partner.code} {mask_bank_account(line.bank_account)}",
+                amount,
+                str(RESULT_LABELS.get(line.result_code, line.result_code)),
+                line.result_message,
+                line.follow_up or (_("已更正账号") if line.account_corrected else _("待跟进")),
+                _("已缴费") if line.paid else _("未缴费"),
+                line.batch.batch_no,
+                person.address,
+            ]
+        )
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it once sent, and so deletes it
+    book.save(handle)
+    handle.seek(0)
+    scope = params["village"].name if params["village"] is not None else _("全部")
+    response = FileResponse(
+        handle, as_attachment=True, filename=f"{year}年度代扣失败跟进_{scope}.xlsx", content_type=XLSX
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response

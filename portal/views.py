@@ -1,7 +1,7 @@
 """The web shell: each user's home page with their worklist (待办)."""
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -17,8 +17,11 @@ from agencies.scope import covered_pooling_regions, scope_prefix
 from benefits import calc
 from benefits import selectors as benefit_selectors
 from benefits.models import ClaimStatus
+from contributions.models import Contribution
 from enrollment import selectors
 from enrollment.models import ApplicationKind, ApplicationStatus
+from funds import selectors_bank
+from funds.models import ResultCode
 
 # The oldest first, as many as a clerk works through in a sitting; the counts give the whole size.
 WORKLIST_SHOWN = 100
@@ -98,6 +101,43 @@ def _benefit_items(user) -> list[dict]:
     return items
 
 
+def _bank_items(user) -> list[dict]:
+    """The partner banks' part of the worklist. The fund officer: batches awaiting the bank's answer, result files
+    refused and awaiting a corrected one, and this year's settled batches with failures. The village agent: this
+    year's failed deductions whose person has still not paid."""
+    if scope_prefix(user) is None:
+        return []
+    batches = reverse("funds:batch_list")
+    if user.role == Role.COUNTY_FUND_OFFICER:
+        counts = selectors_bank.officer_worklist(user=user)
+        return [
+            _item(_("已下发、待银行回盘的批次"), counts.open, f"{batches}?todo={selectors_bank.TODO_OPEN}"),
+            _item(
+                _("回盘被拒收、待银行重传的批次"),
+                counts.rejected,
+                f"{batches}?todo={selectors_bank.TODO_REJECTED}",
+                gettext("请通知银行按错误清单更正后重传"),
+            ),
+            _item(_("本年已结算、有失败笔数的批次"), counts.failures, f"{batches}?todo={selectors_bank.TODO_FAILURES}"),
+        ]
+    if user.role == Role.VILLAGE_AGENT:
+        year = timezone.localdate().year
+        unpaid = (
+            selectors_bank.deduct_follow_ups(user=user, year=year)
+            .filter(~Q(result_code=ResultCode.DONE))
+            .filter(~Exists(Contribution.objects.filter(person_id=OuterRef("person_id"), year=year)))
+        )
+        return [
+            _item(
+                _("本年代扣失败待跟进"),
+                unpaid.count(),
+                reverse("contributions:deduct_follow_ups"),
+                gettext("银行扣款失败、尚未缴费的人员"),
+            )
+        ]
+    return []
+
+
 def _payroll_of_the_month(user) -> list[dict]:
     """For the fund officer: each pooling region wholly in scope, and where its payroll of the month stands."""
     if user.role != Role.COUNTY_FUND_OFFICER or scope_prefix(user) is None:
@@ -125,7 +165,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "worklist_title": WORKLIST_TITLES.get(user.role),
         "may_register": can(user, Action.SUBMIT_APPLICATION),
         "is_village_agent": user.role == Role.VILLAGE_AGENT,
-        "benefit_items": _benefit_items(user),
+        # The bank items go with the benefits items: the page has one panel of money worklists.
+        "benefit_items": _benefit_items(user) + _bank_items(user),
         "payroll_of_the_month": _payroll_of_the_month(user),
     }
     if context["may_register"]:

@@ -68,13 +68,39 @@ from enrollment.models import (
     SpecialGroupMembership,
 )
 from enrollment.tests.factories import make_person
-from funds.models import Component, EntryKind, IndividualAccount
+from funds.bank_partners import credential_issue, partner_register
+from funds.batches import receipt_settle, result_receive
+from funds.models import (
+    BankBatch,
+    BankBatchLine,
+    BankCredential,
+    BankPartner,
+    Component,
+    CredentialUse,
+    EntryKind,
+    FundAccount,
+    IndividualAccount,
+    ResultLine,
+    ResultReceipt,
+)
 from funds.services import Posting, account_open, ledger_post
+from funds.tests.bank_factories import issue_deduct, result_file
 
 pytestmark = pytest.mark.django_db
 
 # Routes that are nobody's data: sign-in, the API description, the admin (covered by its own test below).
-SKIPPED_PREFIXES = ("admin/", "api/schema/", "api/docs/", "login/", "logout/", "static/", "media/")
+# The bank API answers partner banks, not staff: a staff session opens nothing there, and its partner scope (a bank
+# sees only its own batches in the pooling regions it serves) has its own tests in funds/tests/test_bank_api.py.
+SKIPPED_PREFIXES = (
+    "admin/",
+    "api/schema/",
+    "api/docs/",
+    "login/",
+    "logout/",
+    "static/",
+    "media/",
+    "api/v1/bank/",
+)
 
 # Routes whose object type the resolver cannot tell (plain function views): url name → model.
 ROUTE_MODELS: dict[str, type[models.Model]] = {}
@@ -263,6 +289,50 @@ def _benefits(line: RegionLine, label: str) -> dict[type[models.Model], models.M
     }
 
 
+# The bank records are made for both lines: a bank and two payers by these names, prefixed 境外 or 本地.
+BANK_NAME, PAYER, POOR_PAYER = "合作银行", "代扣戊", "代扣己"
+
+
+def _bank(line: RegionLine, label: str, code: str) -> dict[type[models.Model], models.Model]:
+    """A partner bank of the line's pooling region with a key and one call made with it; a DEDUCT batch of 2024
+    for two payers, a malformed result file rejected, then the bank's file accepted and settled (300 deducted,
+    500 refused for insufficient funds), which books the income account."""
+    partner = partner_register(
+        actor=line.staff(Role.ADMINISTRATOR), code=code, name=label + BANK_NAME, pooling_regions=[line.pooling_region]
+    )
+    credential = credential_issue(actor=line.staff(Role.ADMINISTRATOR), partner=partner, label=label).credential
+    use = CredentialUse.objects.create(
+        credential=credential, method="GET", path="/api/v1/bank/batches/", status_code=200
+    )
+    agent = line.staff(Role.VILLAGE_AGENT)
+    for i, (name, tier) in enumerate(((PAYER, "300"), (POOR_PAYER, "500"))):
+        payer = make_person(
+            line.village,
+            name=label + name,
+            birth_date=dt.date(1975, 4, 1 + i),
+            bank_code=code,
+            bank_account=f"62284800{i + 1:011d}",
+        )
+        contribution_services.tier_choice_record(actor=agent, person=payer, year=2024, amount=tier)
+    batch = issue_deduct(line, partner, year=2024)
+    poor = batch.lines.get(name=label + POOR_PAYER)
+    result_receive(partner=partner, batch_no=batch.batch_no, data=b"H|bad\n", idempotency_key="bad")
+    receipt = result_receive(
+        partner=partner, batch_no=batch.batch_no, data=result_file(batch, {poor.seq: "1001"}), idempotency_key="ok"
+    ).receipt
+    receipt = receipt_settle(receipt_id=receipt.pk)
+    return {
+        BankPartner: partner,
+        BankCredential: credential,
+        CredentialUse: use,
+        BankBatch: BankBatch.objects.get(pk=batch.pk),
+        BankBatchLine: poor,
+        ResultReceipt: receipt,
+        ResultLine: ResultLine.objects.get(receipt=receipt, seq=poor.seq),
+        FundAccount: FundAccount.objects.get(pooling_region=line.pooling_region, kind="income"),
+    }
+
+
 @pytest.fixture
 def world() -> World:
     home = region_line(county="320412", township="101", village="201")
@@ -329,6 +399,9 @@ def world() -> World:
     )
     foreign_benefits = _benefits(foreign, "境外")
     home_benefits = _benefits(home, "本地")
+    foreign_bank = _bank(foreign, "境外", "F001")
+    make_policy(home, valid_from=dt.date(2024, 1, 1))  # the tiers the home payers choose (earlier years are paid)
+    home_bank = _bank(home, "本地", "H001")
     return World(
         home=home,
         foreign=foreign,
@@ -348,9 +421,10 @@ def world() -> World:
             CollectiveSubsidy: collective,
             Donation: donation,
             **foreign_benefits,
+            **foreign_bank,
             "applicant": applicant,
         },
-        home_objects=home_benefits,
+        home_objects={**home_benefits, **home_bank},
     )
 
 
@@ -368,7 +442,11 @@ def _foreign_markers(world: World) -> list[str]:
     person = world.objects[InsuredPerson]
     benefits = [f"境外{name}" for name in (RECIPIENT, DECEASED, CLAIMANT, MOVER, HEIR, DEATH_LIST)]
     recipients = [world.objects[Award].person, world.objects[DeathRecord].person, world.objects[Claim].person]
+    payers = BankBatchLine.objects.filter(batch=world.objects[BankBatch])
+    bank = [f"境外{BANK_NAME}", world.objects[BankBatch].batch_no, *(f"境外{name}" for name in (PAYER, POOR_PAYER))]
     return [
+        *bank,
+        *(payer.id_number for payer in payers),
         FOREIGN_NAME,
         FOREIGN_APPLICANT,
         person.id_number,

@@ -79,7 +79,7 @@ class StatementRejected(DomainError):
     def __init__(self, errors: list[FileError], count: int | None = None):
         self.errors = errors
         self.error_count = count if count is not None else len(errors)
-        super().__init__(f"对账单有{self.error_count}处错误，未接收，请更正后重新上传。", code="invalid_file")
+        super().__init__(f"对账单有{self.error_count}处错误，未接收，请更正后重新上传。", code="rejected")
 
 
 # --- receiving a statement -----------------------------------------------------------------------------------
@@ -582,6 +582,29 @@ def _covered_or_404(user, pooling_region: PoolingRegion) -> None:
         raise Http404
 
 
+def fund_account_get(*, user, pk) -> FundAccount:
+    """One fund account of a pooling region the user covers (404 otherwise)."""
+    try:
+        return FundAccount.objects.select_related("pooling_region", "bank_partner").get(
+            pk=pk, pooling_region_id__in=_covered_ids(user)
+        )
+    except (FundAccount.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def statement_list(
+    *, user, account: FundAccount, date_from: dt.date | None = None, date_to: dt.date | None = None
+) -> QuerySet[BankStatement]:
+    """The statements received for an account, latest first (404 outside the user's pooling regions)."""
+    _covered_or_404(user, account.pooling_region)
+    rows = BankStatement.objects.filter(account=account)
+    if date_from is not None:
+        rows = rows.filter(statement_date__gte=date_from)
+    if date_to is not None:
+        rows = rows.filter(statement_date__lte=date_to)
+    return rows.order_by("-statement_date")
+
+
 def differences_queryset(*, user) -> QuerySet[ReconciliationDifference]:
     """Every difference of the fund accounts of the pooling regions the user covers."""
     return ReconciliationDifference.objects.filter(account__pooling_region_id__in=_covered_ids(user)).select_related(
@@ -696,8 +719,10 @@ __all__ = [
     "difference_get",
     "differences_queryset",
     "finance_confirmation_record",
+    "fund_account_get",
     "open_differences",
     "reconcile",
     "reconciliation_summary",
+    "statement_list",
     "statement_receive",
 ]

@@ -120,7 +120,7 @@ class BankStatementFileErrorSerializer(serializers.Serializer):
 
 class BankStatementRejectedSerializer(serializers.Serializer):
     detail = serializers.CharField()
-    code = serializers.CharField(help_text="invalid_file（文件未通过校验）；invalid（日期等参数错误）")
+    code = serializers.CharField(help_text="rejected（文件未通过校验）；invalid（日期等参数错误）")
     field = serializers.CharField(required=False, help_text="出错的参数（参数错误时）")
     errors = BankStatementFileErrorSerializer(many=True, required=False, help_text="文件的全部问题（最多1000条）")
     error_count = serializers.IntegerField(required=False, help_text="问题总数")

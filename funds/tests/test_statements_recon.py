@@ -34,9 +34,11 @@ from funds.reconciliation import (
     difference_clear,
     difference_get,
     finance_confirmation_record,
+    fund_account_get,
     open_differences,
     reconcile,
     reconciliation_summary,
+    statement_list,
     statement_receive,
 )
 from funds.statementfile import CREDIT, DEBIT, Entry, write
@@ -281,7 +283,7 @@ def test_the_endpoint_refuses_with_400_404_409_413(line, partner, settings):
     assert refused.json()["errors"] == [
         {"line": 2, "field": "amount", "message": refused.json()["errors"][0]["message"]}
     ]
-    assert refused.json()["error_count"] == 1 and refused.json()["code"] == "invalid_file"
+    assert refused.json()["error_count"] == 1 and refused.json()["code"] == "rejected"
 
     assert (
         client.post(f"/api/v1/bank/statements/{INCOME_NO}/20260231", data=b"x", content_type="text/csv").json()["field"]
@@ -598,6 +600,12 @@ def test_an_officer_of_another_county_can_neither_see_nor_clear(line, officer, m
     assert open_differences(user=officer).count() == 6
     assert open_differences(user=officer, pooling_region=line.pooling_region).first().on_date == MARCH_5
     assert difference_get(user=officer, pk=difference.pk) == difference
+    assert fund_account_get(user=officer, pk=march_with_differences.pk) == march_with_differences
+    assert [s.statement_date for s in statement_list(user=officer, account=march_with_differences)] == [
+        MARCH_31,
+        MARCH_5,
+    ]
+    assert statement_list(user=officer, account=march_with_differences, date_to=MARCH_20).count() == 1
 
     stranger = region_line(county="320413").staff(Role.COUNTY_FUND_OFFICER)
     assert open_differences(user=stranger).count() == 0
@@ -605,6 +613,10 @@ def test_an_officer_of_another_county_can_neither_see_nor_clear(line, officer, m
         open_differences(user=stranger, pooling_region=line.pooling_region)
     with pytest.raises(Http404):
         difference_get(user=stranger, pk=difference.pk)
+    with pytest.raises(Http404):
+        fund_account_get(user=stranger, pk=march_with_differences.pk)
+    with pytest.raises(Http404):
+        statement_list(user=stranger, account=march_with_differences)
     with pytest.raises(Http404):
         reconciliation_summary(
             user=stranger, pooling_region=line.pooling_region, date_from=dt.date(2026, 3, 1), date_to=MARCH_31

@@ -37,9 +37,12 @@ _BATCH_NO = re.compile(r"[DP]\d{12}\d{8}\d{3}", re.ASCII)
 
 # A result line right in every field's form (the checks that need state, such as a repeated seq, come after).
 _LINE_FORM = (
-    r"D\|([1-9]\d{{0,8}})\|([^|]*)\|(\d{{17}}[\dX])\|([^|]*)\|([^|]*)\|((?:0|[1-9]\d{{0,11}})\.\d\d)\|({period})"
-    r"\|(0000|1001|1002|1003|1004|9999)\|([^|]{{0,200}})\|([^|]{{0,64}})"
+    r"D\|([1-9]\d{{0,8}})\|([^|\x00-\x1f\x7f]*)\|(\d{{17}}[\dX])\|([^|\x00-\x1f\x7f]*)\|([^|\x00-\x1f\x7f]*)"
+    r"\|((?:0|[1-9]\d{{0,11}})\.\d\d)\|({period})"
+    r"\|(0000|1001|1002|1003|1004|9999)\|([^|\x00-\x1f\x7f]{{0,200}})\|([^|\x00-\x1f\x7f]{{0,64}})"
 )
+# Control characters (a tab, a stray \x01) have no place in any field.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _WELL_FORMED_LINE = {
     "DEDUCT": re.compile(_LINE_FORM.format(period=r"\d{4}"), re.ASCII),
     "PAYOUT": re.compile(_LINE_FORM.format(period=r"\d{4}(?:0[1-9]|1[0-2])"), re.ASCII),
@@ -287,6 +290,8 @@ class ResultCheck:
     ok_count: int = 0
     ok_fen: int = 0
     total_fen: int = 0
+    # The file's lines as read (without line ends), for the caller to load the D lines as they are.
+    lines: list[str] = field(default_factory=list)
 
     def add(self, line: int, field_name: str, message: str) -> None:
         self.error_count += 1
@@ -314,6 +319,7 @@ def check_result(
     lines = decode_lines(data, encoding, lambda error: check.add(error.line, error.field, error.message))
     if lines is None:
         return check
+    check.lines = lines
 
     header_fields = lines[0].split(SEPARATOR)
     _check_result_header(check, header_fields, expected)
@@ -410,6 +416,16 @@ def check_result(
         if len(message) > 200:
             check.add(number, "result_message", "结果说明最多200字。")
             good = False
+        for field_name, value in (
+            ("insurance_no", insurance_no),
+            ("name", name),
+            ("bank_account", bank_account),
+            ("result_message", message),
+            ("bank_txn_id", txn),
+        ):
+            if _CONTROL.search(value):
+                check.add(number, field_name, "字段中含有控制字符（如制表符），请去掉后重新生成文件。")
+                good = False
         check.total_fen += fen
         if code == OK:
             check.ok_count += 1

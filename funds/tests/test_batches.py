@@ -80,3 +80,35 @@ def test_a_deduct_batch_is_issued_settled_and_posted_once(line, django_capture_o
     assert LedgerEntry.objects.count() == 4
     assert FundMovement.objects.count() == 1
     assert BankBatch.objects.get().ok_amount == Decimal("1300.00")
+
+
+def test_a_repeated_field_changed_rejects_the_file_naming_line_and_field(line):
+    # given a batch of three lines (300, 500, 1000 in seq order) and the bank's answer
+    partner = make_partner(line)
+    make_payers(line, partner, [300, 500, 1000])
+    batch = issue_deduct(line, partner)
+    text = result_file(batch).decode().split("\n")
+    fields = [row.split("|") for row in text[1:4]]
+
+    # when one answer renames the second person, and another swaps the first two amounts (the sums still add up)
+    renamed = [row[:] for row in fields]
+    renamed[1][4] = "改名"
+    swapped = [row[:] for row in fields]
+    swapped[0][6], swapped[1][6] = fields[1][6], fields[0][6]
+    answers = {
+        "renamed": "\n".join([text[0], *("|".join(r) for r in renamed), *text[4:]]).encode(),
+        "swapped": "\n".join([text[0], *("|".join(r) for r in swapped), *text[4:]]).encode(),
+    }
+    receipts = {
+        name: result_receive(partner=partner, batch_no=batch.batch_no, data=data).receipt
+        for name, data in answers.items()
+    }
+
+    # then each is rejected with every line and field that differs, and nothing is posted
+    assert receipts["renamed"].status == ReceiptStatus.REJECTED
+    assert receipts["renamed"].errors == [{"line": 3, "field": "name", "message": "序号 2 的name与下发文件不一致。"}]
+    assert receipts["swapped"].status == ReceiptStatus.REJECTED
+    assert [(e["line"], e["field"]) for e in receipts["swapped"].errors] == [(2, "amount"), (3, "amount")]
+    assert Contribution.objects.count() == 0 and LedgerEntry.objects.count() == 0
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.ISSUED

@@ -290,8 +290,10 @@ class ResultCheck:
     ok_count: int = 0
     ok_fen: int = 0
     total_fen: int = 0
-    # The file's lines as read (without line ends), for the caller to load the D lines as they are.
+    # The file's lines as read (without line ends), and the numbers of the D lines right in every field's form:
+    # the caller loads those as they are (and compares them with the issued lines) even when others are wrong.
     lines: list[str] = field(default_factory=list)
+    well_formed: list[int] = field(default_factory=list)
 
     def add(self, line: int, field_name: str, message: str) -> None:
         self.error_count += 1
@@ -353,6 +355,7 @@ def check_result(
                     txn_ids.add(txn)
                     check.ok_count += 1
                     check.ok_fen += fen
+                check.well_formed.append(number)
                 if on_row is not None:
                     on_row((number, seq, insurance_no, id_number, name, bank_account, fen, period, code, message, txn))
                 continue
@@ -430,8 +433,10 @@ def check_result(
         if code == OK:
             check.ok_count += 1
             check.ok_fen += fen
-        if good and on_row is not None:
-            on_row((number, seq, insurance_no, id_number, name, bank_account, fen, period, code, message, txn))
+        if good:
+            check.well_formed.append(number)
+            if on_row is not None:
+                on_row((number, seq, insurance_no, id_number, name, bank_account, fen, period, code, message, txn))
 
     missing = [seq for seq in range(1, count + 1) if not seen[seq]]
     for seq in missing[:MAX_ERRORS]:

@@ -274,14 +274,14 @@ def result_receive(
             if existing is not None:
                 return Received(existing, created=False)
             _refuse_if_accepted(batch)
-            if not check.ok:
-                raise _Rejected([e.as_dict() for e in check.errors], check.error_count)
             try:
                 with transaction.atomic():
-                    _stage(check.lines[1:])
+                    # The well-formed lines are compared with the issued ones even when other lines are wrong:
+                    # the bank hears of every problem in one answer.
+                    _stage(check)
                     errors, count = _compare_with_issued(batch)
-                    if count:
-                        raise _Rejected(errors, count)
+                    if count or not check.ok:
+                        raise _Rejected(_every_error(check, errors), check.error_count + count)
                     # The file's own sums, checked above against its lines, whose amounts match the issued ones.
                     receipt = ResultReceipt.objects.create(
                         **receipt_fields,
@@ -325,45 +325,42 @@ def _enqueue_settlement(receipt_id: int) -> None:
 
 
 _STAGING_COLUMNS = (
-    "line_no integer GENERATED ALWAYS AS IDENTITY (START WITH 2), record_type text, seq integer, insurance_no text,"
-    " id_number text, name text, bank_account text, amount numeric(14, 2), period text, result_code text,"
-    " result_message text, bank_txn_id text"
-)
-_FILE_COLUMNS = (
-    "record_type, seq, insurance_no, id_number, name, bank_account, amount, period, result_code, result_message,"
-    " bank_txn_id"
+    "line_no integer, record_type text, seq integer, insurance_no text, id_number text, name text,"
+    " bank_account text, amount text, period text, result_code text, result_message text, bank_txn_id text"
 )
 _TEXT_COLUMNS = "insurance_no, id_number, name, bank_account, period, result_code, result_message, bank_txn_id"
 
 
-def _stage(body: list[str]) -> None:
-    """The file's D lines, as they are, into a temporary table; numbered from line 2 in file order.
+def _stage(check: bankfile.ResultCheck) -> None:
+    """The file's well-formed D lines, as they are and with their line numbers, into a temporary table.
 
-    Only a file whose every line passed the checks gets here: no field holds ``|``, a line break or a control
-    character, so PostgreSQL's COPY reads the lines as they stand (CSV with ``|`` between fields and a quote
-    character that cannot occur), without a Python pass to re-write them.
+    Those lines hold no ``|``, line break or control character (the checks saw to it), so PostgreSQL's COPY
+    reads them as they stand: CSV with ``|`` between fields and a quote character that cannot occur.
     """
+    lines = check.lines
     with connection.cursor() as cursor:
         _drop_staging(cursor)
+        cursor.execute(f"CREATE TEMP TABLE {STAGING_TABLE} ({_STAGING_COLUMNS})")
         if connection.vendor == "postgresql":
-            cursor.execute(f"CREATE TEMP TABLE {STAGING_TABLE} ({_STAGING_COLUMNS})")
-            payload = io.BytesIO("\n".join(body).encode())
+            payload = io.BytesIO("\n".join(f"{n}|{lines[n - 1]}" for n in check.well_formed).encode())
             cursor.copy_expert(
-                f"COPY {STAGING_TABLE} ({_FILE_COLUMNS}) FROM STDIN WITH (FORMAT csv, DELIMITER '|', "
-                f"QUOTE E'\\x01', FORCE_NOT_NULL ({_TEXT_COLUMNS}))",
+                f"COPY {STAGING_TABLE} FROM STDIN WITH (FORMAT csv, DELIMITER '|', QUOTE E'\\x01', "
+                f"FORCE_NOT_NULL ({_TEXT_COLUMNS}))",
                 payload,
             )
             cursor.execute(f"ANALYZE {STAGING_TABLE}")
         else:
-            cursor.execute(
-                f"CREATE TEMP TABLE {STAGING_TABLE} (line_no integer, record_type text, seq integer, insurance_no text,"
-                " id_number text, name text, bank_account text, amount text, period text, result_code text,"
-                " result_message text, bank_txn_id text)"
-            )
             cursor.executemany(
                 f"INSERT INTO {STAGING_TABLE} VALUES ({', '.join(['%s'] * 12)})",
-                [[number, *line.split(bankfile.SEPARATOR)] for number, line in enumerate(body, start=2)],
+                [[n, *lines[n - 1].split(bankfile.SEPARATOR)] for n in check.well_formed],
             )
+
+
+def _every_error(check: bankfile.ResultCheck, compared: list[dict]) -> list[dict]:
+    """The file's own errors and the differences from the issued lines, by line, the first MAX_ERRORS."""
+    every = [error.as_dict() for error in check.errors] + compared
+    every.sort(key=lambda error: error["line"])
+    return every[: bankfile.MAX_ERRORS]
 
 
 def _drop_staging(cursor=None) -> None:
@@ -380,7 +377,7 @@ _COMPARED = (
     ("id_number", "s.id_number <> l.id_number"),
     ("name", "s.name <> l.name"),
     ("bank_account", "s.bank_account <> l.bank_account"),
-    ("amount", "CAST(s.amount AS numeric(14, 2)) <> l.amount"),
+    ("amount", "CAST(s.amount AS numeric(14, 2)) <> l.amount"),  # the form was checked: a plain decimal
     ("period", "s.period <> l.period"),
 )
 

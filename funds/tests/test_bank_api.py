@@ -317,12 +317,6 @@ def test_a_body_of_only_a_bom_and_line_ends_is_empty(bank, batch):
     assert _places(response) == {(0, "file")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="funds/batches.py result_receive: the repeated fields are compared with the issued lines only when the "
-    "file's own checks pass, so a file with a bad code on one line and a changed name on another is told only of "
-    "the code; the contract asks for every problem in one response",
-)
 def test_every_problem_of_a_file_is_listed_at_once(bank, batch):
     answers = result_lines(batch)
     answers[0] = dataclasses.replace(answers[0], name="张冠李戴")  # line 2: a repeated field changed

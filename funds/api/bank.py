@@ -25,7 +25,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import exceptions, status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import JSONParser
@@ -369,6 +375,19 @@ class CounterPaymentView(_BankView):
 
     @extend_schema(
         request=s.BankCounterPaymentInputSerializer,
+        examples=[
+            OpenApiExample(
+                "一笔500元的缴费",
+                value={
+                    "insurance_no": "32041200000001",
+                    "year": 2026,
+                    "amount": "500.00",
+                    "paid_on": "2026-03-02",
+                    "bank_txn_id": "CT20260302000001",
+                },
+                request_only=True,
+            )
+        ],
         responses={
             201: OpenApiResponse(s.BankCounterPaymentSerializer, description="已入账"),
             200: OpenApiResponse(s.BankCounterPaymentSerializer, description="同一笔缴费重发：原入账结果"),

@@ -7,6 +7,7 @@ Field names are the contract's English names; labels and messages are Chinese.
 import re
 
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -62,10 +63,15 @@ class BankBatchQuerySerializer(serializers.Serializer):
     )
 
 
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadField(serializers.FileField):
+    """A file part of a multipart request (bytes, not a URL, in the schema)."""
+
+
 class BankResultUploadSerializer(serializers.Serializer):
     """The multipart form of a result file (the other form is the file itself as the request body)."""
 
-    file = serializers.FileField(help_text="回盘文件，编码与下发文件相同（UTF-8 或 GBK）")
+    file = UploadField(help_text="回盘文件（文件部分，如 curl -F file=@回盘.txt），编码与下发文件相同（UTF-8 或 GBK）")
 
 
 class MoneyTextField(serializers.CharField):

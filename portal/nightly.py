@@ -6,6 +6,8 @@
 - The month-end sweep (归集): the income account of every pooling region is swept to the fiscal special
   account for the latest month ended by ``on_date`` (on its last day, that month; otherwise the month before).
   Run every night, it also sweeps money booked into that month after the month's first sweep.
+- Bank result files accepted more than half an hour ago and still processing (their task was lost with a
+  worker or a queue) are settled: the settlement resumes after its last committed chunk.
 
 ``on_date`` is the business day the night closes: the Celery task and ``manage.py run_nightly`` default to
 yesterday, so the run at 01:30 on 1 January settles the year that ended at midnight with all of its
@@ -29,8 +31,9 @@ from agencies.errors import DomainError
 from agencies.models import PoolingRegion
 from contributions.models import InterestRate
 from contributions.services import default_tiers_assign
+from funds.batches import receipt_settle
 from funds.fund_accounts import Sweep, income_sweep, month_end
-from funds.models import FundAccountKind, InterestSettlement, SettlementStatus
+from funds.models import FundAccountKind, InterestSettlement, ReceiptStatus, ResultReceipt, SettlementStatus
 from funds.settlement import SettlementResult, settle_year
 
 logger = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ class NightlyReport:
     settlements: list[SettlementResult] = field(default_factory=list)
     default_tiers: int = 0
     sweeps: list[Sweep] = field(default_factory=list)  # only those that moved money
+    resumed_receipts: list[int] = field(default_factory=list)  # bank result files whose settlement was finished
     failures: list[str] = field(default_factory=list)
     busy: bool = False  # another run held the lock: this one did nothing
     seconds: float = 0.0
@@ -83,6 +87,7 @@ class NightlyReport:
                 }
                 for s in self.sweeps
             ],
+            "resumed_receipts": self.resumed_receipts,
             "failures": self.failures,
             "busy": self.busy,
             "seconds": round(self.seconds, 3),
@@ -117,6 +122,8 @@ def run_nightly(*, on_date: dt.date, progress: NightlyProgress | None = None, wo
     try:
         _settle_due(report, on_date=on_date, progress=progress, workers=workers)
         _default_tiers(report, on_date=on_date, progress=progress)
+        # Before the sweep: a deduction settled now is money of the month being swept.
+        _resume_settlements(report, progress=progress, workers=workers)
         _sweep_income(report, on_date=on_date, progress=progress)
     finally:
         _unlock()
@@ -203,6 +210,27 @@ def _sweep_income(report: NightlyReport, *, on_date: dt.date, progress: NightlyP
             report.sweeps.append(sweep)
             if progress is not None:
                 progress(step, 1, 1)
+
+
+# A result file accepted this long ago and still processing lost its task (a worker died, Redis was flushed).
+STALLED_AFTER = dt.timedelta(minutes=30)
+
+
+def _resume_settlements(report: NightlyReport, *, progress: NightlyProgress | None, workers: int) -> None:
+    stalled = ResultReceipt.objects.filter(
+        status=ReceiptStatus.PROCESSING, received_at__lt=timezone.now() - STALLED_AFTER
+    ).order_by("pk")
+    for receipt in stalled.select_related("batch"):
+        step = f"结算回盘文件 {receipt.batch.batch_no}"
+        try:
+            receipt_settle(receipt_id=receipt.pk, workers=workers)
+        except Exception as error:  # one file's trouble must not stop the others; logged in full
+            logger.exception("nightly settlement of receipt %s failed", receipt.pk)
+            report.failures.append(f"{step}：{type(error).__name__}: {error}")
+            continue
+        report.resumed_receipts.append(receipt.pk)
+        if progress is not None:
+            progress(step, 1, 1)
 
 
 def _lock() -> bool:

@@ -10,14 +10,26 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connections
+from django.utils import timezone
 
 from agencies.tests.factories import region_line
 from config.celery import app
-from contributions.models import InterestRate
+from contributions.models import Contribution, InterestRate
+from contributions.tests.factories import make_policy
 from enrollment.tests.factories import make_person
+from funds import batches
 from funds.management.commands.check_balances import balance_mismatches
-from funds.models import Component, EntryKind, InterestSettlement, LedgerEntry, SettlementStatus
+from funds.models import (
+    Component,
+    EntryKind,
+    InterestSettlement,
+    LedgerEntry,
+    ReceiptStatus,
+    ResultReceipt,
+    SettlementStatus,
+)
 from funds.services import Posting, account_open, ledger_post
+from funds.tests.bank_factories import issue_deduct, make_partner, make_payers, result_file
 from portal import nightly as nightly_module
 from portal.nightly import _LOCK_KEY, due_settlements, run_nightly
 from portal.tasks import NightlyFailed, nightly
@@ -205,3 +217,25 @@ def test_a_second_run_at_the_same_time_does_nothing(line):
     finally:
         other.close()
     assert run_nightly(on_date=dt.date(2026, 1, 5)).settlements[0].entries_posted == 1
+
+
+@pytest.mark.django_db
+def test_a_result_file_whose_task_was_lost_is_settled_by_the_night(monkeypatch):
+    # given an accepted file of two lines (300 and 500) whose settlement task never ran, an hour ago
+    home = region_line(county="320413")
+    make_policy(home)
+    partner = make_partner(home)
+    make_payers(home, partner, [300, 500])
+    batch = issue_deduct(home, partner)
+    monkeypatch.setattr(batches, "_enqueue_settlement", lambda receipt_id: None)
+    receipt = batches.result_receive(partner=partner, batch_no=batch.batch_no, data=result_file(batch)).receipt
+    ResultReceipt.objects.filter(pk=receipt.pk).update(received_at=timezone.now() - dt.timedelta(hours=1))
+
+    # when the night runs
+    report = run_nightly(on_date=dt.date(2026, 3, 6))
+
+    # then the file is settled: two contributions, 800.00 in income (and swept no earlier than month end)
+    receipt.refresh_from_db()
+    assert receipt.status == ReceiptStatus.SETTLED
+    assert report.resumed_receipts == [receipt.pk]
+    assert sorted(Contribution.objects.values_list("personal_amount", flat=True)) == [300, 500]

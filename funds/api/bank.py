@@ -98,6 +98,13 @@ class ReceiptNotFound(DomainError):
         super().__init__("没有这个回执，或该回执不属于本银行。", code="not_found")
 
 
+class NotFoundHere(DomainError):
+    status_code = 404
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message, code="not_found", field=field)
+
+
 class BadInput(exceptions.ValidationError):
     """A 400 shaped like every other refusal of the bank API: a sentence, a code, and the errors by field."""
 
@@ -391,15 +398,20 @@ class CounterPaymentView(_BankView):
         responses={
             201: OpenApiResponse(s.BankCounterPaymentSerializer, description="已入账"),
             200: OpenApiResponse(s.BankCounterPaymentSerializer, description="同一笔缴费重发：原入账结果"),
-            400: OpenApiResponse(
-                ERROR, description="输入有误、金额不对应档次，或没有这个参保人/其不在本行服务的统筹区（code not_found）"
-            ),
+            400: OpenApiResponse(ERROR, description="输入有误，或金额不对应缴费档次、不在征缴期等"),
+            404: OpenApiResponse(ERROR, description="没有这个保险编号的参保人，或其不在本行服务的统筹区"),
             409: OpenApiResponse(ERROR, description="流水号已用于另一笔缴费，或该年度已缴费"),
             **COMMON_ERRORS,
         },
     )
     def post(self, request: Request) -> Response:
         data = _validated(s.BankCounterPaymentInputSerializer, request.data)
-        paid = counter_payment_post(partner=self.partner(), **data)
+        try:
+            paid = counter_payment_post(partner=self.partner(), **data)
+        except DomainError as error:
+            if error.code != "not_found":
+                raise
+            # A person outside the pooling regions this bank serves is out of its scope: 404, like no such person.
+            raise NotFoundHere(error.message, field=error.field) from None
         body = s.BankCounterPaymentSerializer(paid.contribution).data
         return Response(body, status=status.HTTP_201_CREATED if paid.created else status.HTTP_200_OK)

@@ -866,8 +866,13 @@ def test_a_counter_payment_for_someone_the_bank_does_not_serve_is_not_found(bank
 
     answers = [_pay(bank, stranger), _pay(bank, counter_person, insurance_no="999999999999")]
 
-    assert [a.status_code for a in answers] == [400, 400]
+    assert [a.status_code for a in answers] == [404, 404]
     assert answers[0].json() == answers[1].json()
-    assert answers[0].json()["code"] == "not_found"
-    assert answers[0].json()["detail"] == "没有这个保险编号的参保人，或其不在本行服务的统筹区。"
+    message = "没有这个保险编号的参保人，或其不在本行服务的统筹区。"
+    assert answers[0].json() == {
+        "detail": message,
+        "code": "not_found",
+        "field": "insurance_no",
+        "errors": {"insurance_no": [message]},
+    }
     assert Contribution.objects.count() == 0

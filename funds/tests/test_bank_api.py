@@ -8,7 +8,10 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import json
+import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -876,3 +879,35 @@ def test_a_counter_payment_for_someone_the_bank_does_not_serve_is_not_found(bank
         "errors": {"insurance_no": [message]},
     }
     assert Contribution.objects.count() == 0
+
+
+# --- the bank's documentation stays true ------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "bank-interface.md"
+
+
+def _doc_examples() -> dict[str, str]:
+    """The fenced blocks of docs/bank-interface.md marked ``<!-- example: name -->``, by name."""
+    found = re.findall(r"<!-- example: ([\w-]+) -->\n```\w*\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    return dict(found)
+
+
+def test_the_files_in_the_bank_interface_doc_are_what_the_codec_reads():
+    examples = _doc_examples()
+
+    for kind in ("deduct", "payout"):
+        header, lines = bankfile.parse_issued(examples[f"{kind}-issued"].encode())
+        result_header, results = bankfile.parse_result(
+            examples[f"{kind}-result"].encode(), encoding="utf-8", expected=header
+        )
+        assert header.kind == kind.upper()
+        assert [r.seq for r in results] == [line.seq for line in lines]
+        assert result_header.ok_amount == sum((r.amount for r in results if r.result_code == "0000"), Decimal(0))
+
+    # and the refused file's answer lists exactly what the codec finds in it
+    deduct, _ = bankfile.parse_issued(examples["deduct-issued"].encode())
+    check = bankfile.check_result(examples["bad-result"].encode(), encoding="utf-8", expected=deduct)
+    answer = json.loads(examples["bad-result-answer"])
+    in_order = sorted((e.as_dict() for e in check.errors), key=lambda e: e["line"])  # as the service lists them
+    assert in_order == answer["errors"]
+    assert check.error_count == answer["error_count"] == 8

@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import Http404
 from django.test import Client
-from django.urls import include, path
+from django.urls import reverse
 
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import Role
@@ -45,9 +45,6 @@ from funds.statementfile import CREDIT, DEBIT, Entry, write
 from funds.tests.bank_factories import make_key, make_partner
 
 pytestmark = pytest.mark.django_db
-
-# The bank API as the portal mounts it (``/api/v1/bank/``), for the endpoint tests of this module.
-urlpatterns = [path("api/v1/bank/", include("funds.api.bank_statement_urls"))]
 
 D = Decimal
 INCOME_NO, EXPENDITURE_NO, FISCAL_NO = "6228480000000001", "6228480000000002", "6228480000000003"
@@ -244,7 +241,10 @@ def bank_client(line, partner) -> Client:
 URL = f"/api/v1/bank/statements/{INCOME_NO}/20260305"
 
 
-@pytest.mark.urls(__name__)
+def test_the_endpoint_is_where_the_bank_api_documents_it():
+    assert reverse("bank-statement-upload", args=[INCOME_NO, "20260305"]) == URL
+
+
 def test_the_bank_posts_a_statement_raw_or_as_a_form(line, partner):
     client = bank_client(line, partner)
     data = statement_file(MARCH_5, "0.00", ("1300.00", CREDIT, "DBATCH1"))
@@ -274,7 +274,6 @@ def test_the_bank_posts_a_statement_raw_or_as_a_form(line, partner):
     assert CredentialUse.objects.filter(path=URL, status_code=201).count() == 1
 
 
-@pytest.mark.urls(__name__)
 def test_the_endpoint_refuses_with_400_404_409_413(line, partner, settings):
     client = bank_client(line, partner)
     bad = b"date,amount,direction,counterpart,reference,balance\n2026-03-05,1.0,C,,R,1.00\n"

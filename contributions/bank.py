@@ -274,8 +274,11 @@ def counter_payment_post(
         raise DomainError(
             "没有这个保险编号的参保人，或其不在本行服务的统筹区。", code="not_found", field="insurance_no"
         )
-    before = Contribution.objects.filter(bank_code=partner.code, bank_reference=bank_txn_id).exists()
+    bank_txn_id = "".join(str(bank_txn_id or "").split())  # as the posting service keeps it
     with transaction.atomic():
+        # The person's row lock orders twin posts: the second sees the first's payment and is told so.
+        InsuredPerson.objects.select_for_update().filter(pk=person.pk).first()
+        before = Contribution.objects.filter(bank_code=partner.code, bank_reference=bank_txn_id).exists()
         contribution = bank_payment_post(
             person=person,
             year=year,

@@ -50,7 +50,8 @@ class BankCredentialAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "expires_at",
         "revoked_at",
     )
-    list_filter = ("partner",)
+    # Only the banks of the rows shown: a plain filter would list every bank, other cities' included.
+    list_filter = (("partner", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("partner", "created_by")
     exclude = ("secret_sha256",)
 
@@ -89,7 +90,12 @@ class BankBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "status",
         "failed_count",
     )
-    list_filter = ("kind", "status", "pooling_region", "partner")
+    list_filter = (
+        "kind",
+        "status",
+        ("pooling_region", admin.RelatedOnlyFieldListFilter),
+        ("partner", admin.RelatedOnlyFieldListFilter),
+    )
     search_fields = ("batch_no",)
     list_select_related = ("pooling_region", "partner")
     inlines = [ResultReceiptInline]

@@ -29,15 +29,19 @@ from contributions.models import InterestRate
 from contributions.tests.factories import make_policy
 from enrollment import idnumber
 from enrollment.api.serializers import mask_bank_account
+from enrollment.tests.factories import make_person
 from funds.bank_partners import credential_for_key, credential_issue
 from funds.batches import batch_file, result_receive
 from funds.models import (
     BankBatch,
+    BankBatchLine,
     BankCredential,
     BankPartner,
     BatchStatus,
     CredentialUse,
     ReceiptStatus,
+    ResultLine,
+    ResultReceipt,
 )
 from funds.tests.bank_factories import BANK, issue_deduct, make_partner, make_payers, result_file, result_lines
 
@@ -680,3 +684,89 @@ def test_the_fund_officer_opens_the_batch_list_in_a_browser(live_server, tmp_pat
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert shot.stat().st_size > 10_000
+
+
+# --- the demo and the admin -------------------------------------------------------------------------------
+
+
+def test_the_demo_banks_keys_and_batches_once(django_capture_on_commit_callbacks):
+    from contributions.bank import deduct_batch_issue
+    from funds.demo import seed_bank
+    from funds.models import FundAccount
+
+    # given a pooling region with payers of the reference year at both banks, in the village and the next one
+    line = _line()
+    neighbour = region_line(county="320412", township="101", village="202").village
+    admin = line.staff(Role.ADMINISTRATOR)
+    officer = UserFactory(username="city_fund", role=Role.COUNTY_FUND_OFFICER, agency=line.agency("city"))
+    clerk = line.staff(Role.TOWNSHIP_CLERK)
+    payers = (
+        (line.village, "314", 300),
+        (line.village, "314", 500),
+        (neighbour, "314", 1000),
+        (neighbour, "314", 200),
+        (line.village, "103", 300),
+    )
+    for i, (village, bank, tier) in enumerate(payers):
+        person = make_person(village, name=f"演示{i}", bank_code=bank, bank_account=f"62170000{i:011d}")
+        contribution_services.tier_choice_record(actor=clerk, person=person, year=YEAR, amount=Decimal(tier))
+
+    def seed():
+        with django_capture_on_commit_callbacks(execute=True):
+            return seed_bank(
+                reference_date=dt.date(YEAR, 11, 1),
+                admin=admin,
+                fund_officer=officer,
+                village_code=line.village.code,
+                issue_deduct=deduct_batch_issue,
+                pooling_code=line.pooling_region.code,
+            )
+
+    report = seed()
+    # then two banks, a key each shown once, three named fund accounts at the GBK bank
+    assert set(BankPartner.objects.values_list("code", "encoding")) == {("314", "gbk"), ("103", "utf-8")}
+    assert len(report.keys) == 2 and all(credential_for_key(key) for key in report.keys.values())
+    assert FundAccount.objects.filter(pooling_region=line.pooling_region).exclude(account_number="").count() == 3
+    # a settled DEDUCT of 300 + 500 + 1000 + 200 = 2000.00: the village's two fail (insufficient funds, account
+    # closed), the neighbour's last one too (account frozen), the 1000 is paid
+    settled = BankBatch.objects.get(partner__code="314")
+    assert (settled.status, settled.record_count, settled.total_amount) == ("settled", 4, Decimal("2000.00"))
+    assert (settled.ok_count, settled.ok_amount, settled.failed_count) == (1, Decimal("1000.00"), 3)
+    failed = dict(
+        ResultLine.objects.filter(receipt__batch=settled).exclude(result_code="0000").values_list("seq", "result_code")
+    )
+    codes = {line.region_code[-3:] + str(line.amount): failed.get(line.seq) for line in settled.lines.all()}
+    assert codes == {"201300.00": "1001", "201500.00": "1002", "2021000.00": None, "202200.00": "1004"}
+    awaiting = BankBatch.objects.get(partner__code="103")
+    assert (awaiting.status, awaiting.record_count, awaiting.issued_on) == ("issued", 1, dt.date(YEAR, 10, 30))
+    # and again: nothing new, no key shown
+    counts = (BankPartner.objects.count(), BankCredential.objects.count(), BankBatch.objects.count())
+    again = seed()
+    assert (BankPartner.objects.count(), BankCredential.objects.count(), BankBatch.objects.count()) == counts
+    assert again.keys == {} and again.partners == [] and again.accounts == 0 and len(again.batches) == 2
+
+
+def test_the_bank_admin_pages_are_read_only_and_scoped(settled, line):
+    from django.contrib import admin
+
+    other = _line("320115")
+    foreign_partner = make_partner(other, code="F001", name="境外银行")
+    credential_issue(actor=other.staff(Role.ADMINISTRATOR), partner=foreign_partner)
+    superuser = UserFactory(
+        username="city_admin", role=Role.ADMINISTRATOR, agency=line.agency("city"), is_staff=True, is_superuser=True
+    )
+    client = client_for(superuser)
+    for model in (BankPartner, BankCredential, CredentialUse, BankBatch, ResultReceipt, BankBatchLine):
+        opts = model._meta
+        response = client.get(reverse(f"admin:funds_{opts.model_name}_changelist"))
+        assert response.status_code == 200, opts.model_name
+        model_admin = admin.site._registry[model]
+        assert not model_admin.has_add_permission(response.wsgi_request)
+        assert "境外银行" not in html_of(response)
+    assert BankCredential.objects.filter(partner=foreign_partner).exists()
+    page = html_of(client.get(reverse("admin:funds_bankcredential_changelist")))
+    assert all(c.secret_sha256 not in page for c in BankCredential.objects.all())
+    foreign = client.get(reverse("admin:funds_bankpartner_change", args=[foreign_partner.pk]))
+    assert foreign.status_code == 302
+    lines = html_of(client.get(reverse("admin:funds_bankbatchline_changelist")))
+    assert "钱二" in lines and all(line.bank_account not in lines for line in settled.lines.all())

@@ -27,6 +27,7 @@ from simple_history.utils import bulk_create_with_history
 
 from agencies.models import Agency, PoolingRegion, Region, RegionLevel, Role, User
 from benefits.demo import BenefitsDemo, DemoStaff, seed_benefits
+from contributions.bank import deduct_batch_issue
 from contributions.demo import seed_contributions
 from enrollment import idnumber
 from enrollment.models import (
@@ -43,6 +44,7 @@ from enrollment.models import (
     SpecialGroupMembership,
 )
 from enrollment.pinyin import name_initials
+from funds.demo import BankDemo, seed_bank
 
 # Every date in the demo is counted back from here, so the same seed gives the same data on any day.
 REFERENCE_DATE = dt.date(2026, 11, 1)
@@ -945,6 +947,9 @@ class Command(BaseCommand):
             reference_date=REFERENCE_DATE, seed_user=User.objects.filter(username="admin").first()
         )
         benefits = self.seed_benefits(new_contributions=paid > 0)
+        # After the benefits: a settled deduction posts contributions of the reference year, which needs the past
+        # years' interest settled first.
+        bank = self.seed_bank()
         total = InsuredPerson.objects.count()
         if added:
             self.stdout.write(
@@ -958,6 +963,8 @@ class Command(BaseCommand):
             self.stdout.write(f"新增缴费记录 {paid} 笔（含个人账户及明细）。")
         if benefits is not None:
             self.print_benefits(benefits)
+        if bank is not None:
+            self.print_bank(bank)
         self.print_logins()
 
     def seed_benefits(self, *, new_contributions: bool) -> BenefitsDemo | None:
@@ -982,6 +989,30 @@ class Command(BaseCommand):
             township_code=DEMO_TOWNSHIP,
             new_contributions=new_contributions,
         )
+
+    def seed_bank(self) -> BankDemo | None:
+        """Two partner banks with a key each, the fund accounts, a settled DEDUCT batch and one awaiting the bank."""
+        users = {u.username: u for u in User.objects.filter(username__in=["admin", "city_fund_officer"])}
+        if len(users) < 2:
+            self.stderr.write("未找到演示账号 admin 或 city_fund_officer，未生成银行演示数据。")
+            return None
+        return seed_bank(
+            reference_date=REFERENCE_DATE,
+            admin=users["admin"],
+            fund_officer=users["city_fund_officer"],
+            village_code=DEMO_VILLAGE,
+            issue_deduct=deduct_batch_issue,
+        )
+
+    def print_bank(self, report: BankDemo) -> None:
+        if report.partners:
+            self.stdout.write(f"新增合作银行：{'、'.join(report.partners)}；命名基金专户 {report.accounts} 个。")
+        for batch in report.batches:
+            self.stdout.write(f"银行批次 {batch}")
+        if report.keys:
+            self.stdout.write(self.style.WARNING("银行接口密钥（只显示这一次，系统只保存其摘要，请妥善保存）："))
+            for name, key in report.keys.items():
+                self.stdout.write(f"  {pad(name, 24)} {key}")
 
     def print_benefits(self, report: BenefitsDemo) -> None:
         if report.parameters or report.settled_years:

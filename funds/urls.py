@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from funds import views, views_bank
 
@@ -24,4 +24,5 @@ urlpatterns = [
     path("bank/batches/", views_bank.batch_list, name="batch_list"),
     path("bank/batches/<int:pk>/", views_bank.batch_detail, name="batch_detail"),
     path("bank/batches/<int:pk>/file", views_bank.batch_download, name="batch_download"),
+    path("", include("funds.urls_funds")),
 ]

@@ -20,8 +20,9 @@ from benefits.models import ClaimStatus
 from contributions.models import Contribution
 from enrollment import selectors
 from enrollment.models import ApplicationKind, ApplicationStatus
-from funds import selectors_bank
+from funds import reconciliation, selectors_bank
 from funds.models import ResultCode
+from funds.views_funds import previous_month, sweep_checks
 
 # The oldest first, as many as a clerk works through in a sitting; the counts give the whole size.
 WORKLIST_SHOWN = 100
@@ -138,6 +139,33 @@ def _bank_items(user) -> list[dict]:
     return []
 
 
+def _fund_items(user) -> list[dict]:
+    """The fund officer's fund accounts: open reconciliation differences, and whether last month's income was
+    swept to the fiscal special account in every pooling region they cover (income holds nothing at month end)."""
+    if user.role != Role.COUNTY_FUND_OFFICER or scope_prefix(user) is None:
+        return []
+    regions = covered_pooling_regions(user=user)
+    month = previous_month(timezone.localdate())
+    waiting = [check for check in sweep_checks(regions=regions, month=month) if not check.done]
+    if waiting:
+        note = gettext("%(month)s末收入户尚有%(total)s元未归集：%(regions)s") % {
+            "month": f"{month:%Y年%m月}",
+            "total": sum((check.total for check in waiting), ZERO),
+            "regions": "、".join(check.pooling_region.name for check in waiting),
+        }
+    else:
+        note = gettext("%(month)s：已全部归集") % {"month": f"{month:%Y年%m月}"}
+    return [
+        _item(
+            _("待处理的对账差异"),
+            reconciliation.open_differences(user=user).count(),
+            reverse("funds:fund_reconciliation"),
+            gettext("三方对账发现、尚未处理的差异"),
+        ),
+        _item(_("上月收入户未归集的统筹区"), len(waiting), reverse("funds:fund_accounts"), note),
+    ]
+
+
 def _payroll_of_the_month(user) -> list[dict]:
     """For the fund officer: each pooling region wholly in scope, and where its payroll of the month stands."""
     if user.role != Role.COUNTY_FUND_OFFICER or scope_prefix(user) is None:
@@ -166,7 +194,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "may_register": can(user, Action.SUBMIT_APPLICATION),
         "is_village_agent": user.role == Role.VILLAGE_AGENT,
         # The bank items go with the benefits items: the page has one panel of money worklists.
-        "benefit_items": _benefit_items(user) + _bank_items(user),
+        "benefit_items": _benefit_items(user) + _bank_items(user) + _fund_items(user),
         "payroll_of_the_month": _payroll_of_the_month(user),
     }
     if context["may_register"]:

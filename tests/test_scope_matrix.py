@@ -70,20 +70,30 @@ from enrollment.models import (
 from enrollment.tests.factories import make_person
 from funds.bank_partners import credential_issue, partner_register
 from funds.batches import receipt_settle, result_receive
+from funds.fund_accounts import fund_account_bank_set, income_sweep, month_end
 from funds.models import (
     BankBatch,
     BankBatchLine,
     BankCredential,
     BankPartner,
+    BankStatement,
     Component,
     CredentialUse,
     EntryKind,
+    FinanceConfirmation,
     FundAccount,
+    FundMovement,
     IndividualAccount,
+    MovementKind,
+    ReconciliationDifference,
     ResultLine,
     ResultReceipt,
+    StatementLine,
 )
+from funds.reconciliation import finance_confirmation_record, reconcile, statement_receive
 from funds.services import Posting, account_open, ledger_post
+from funds.statementfile import CREDIT, DEBIT, Entry
+from funds.statementfile import write as statement_file
 from funds.tests.bank_factories import issue_deduct, result_file
 
 pytestmark = pytest.mark.django_db
@@ -333,6 +343,50 @@ def _bank(line: RegionLine, label: str, code: str) -> dict[type[models.Model], m
     }
 
 
+# The foreign fund accounts' numbers and finance's document number, markers of the fund pages.
+FOREIGN_INCOME_NO, FOREIGN_FISCAL_NO, FOREIGN_FINANCE_DOC = "95588000000071", "95588000000073", "境外财确001"
+
+
+def _funds(line: RegionLine, partner: BankPartner) -> dict[type[models.Model], models.Model]:
+    """The line's income and fiscal accounts named at its bank; the month of the settled deduction swept; the
+    bank's statement of that day with a fee the books do not hold; finance's confirmation of the sweep short by
+    1.00; the month reconciled, so its differences are open."""
+    officer = line.staff(Role.COUNTY_FUND_OFFICER)
+    region = line.pooling_region
+    for kind, number in (("income", FOREIGN_INCOME_NO), ("fiscal", FOREIGN_FISCAL_NO)):
+        fund_account_bank_set(actor=officer, pooling_region=region, kind=kind, partner=partner, account_number=number)
+    income = FundAccount.objects.get(pooling_region=region, kind="income")
+    deduction = FundMovement.objects.filter(account=income, kind=MovementKind.DEDUCTION).order_by("id").first()
+    day = deduction.booked_on
+    sweep = income_sweep(pooling_region=region, month=day, actor=officer)
+    data = statement_file(
+        statement_date=day,
+        opening_balance=Decimal("0.00"),
+        entries=[Entry(deduction.amount, CREDIT, "", deduction.reference), Entry(Decimal("1.00"), DEBIT, "", "")],
+    )
+    statement = statement_receive(
+        partner=partner, account_number=FOREIGN_INCOME_NO, statement_date=day, data=data
+    ).statement
+    confirmation = finance_confirmation_record(
+        actor=officer,
+        pooling_region=region,
+        reference=sweep.reference,
+        amount=sweep.total - Decimal("1.00"),
+        confirmed_on=sweep.booked_on,
+        document_number=FOREIGN_FINANCE_DOC,
+    )
+    reconcile(actor=officer, account=income, date_from=day.replace(day=1), date_to=month_end(day))
+    return {
+        FundMovement: FundMovement.objects.get(account=income, reference=sweep.reference),
+        BankStatement: statement,
+        StatementLine: statement.lines.order_by("line_no").last(),
+        FinanceConfirmation: confirmation,
+        ReconciliationDifference: ReconciliationDifference.objects.filter(account=income, status="open")
+        .order_by("id")
+        .first(),
+    }
+
+
 @pytest.fixture
 def world() -> World:
     home = region_line(county="320412", township="101", village="201")
@@ -400,6 +454,7 @@ def world() -> World:
     foreign_benefits = _benefits(foreign, "境外")
     home_benefits = _benefits(home, "本地")
     foreign_bank = _bank(foreign, "境外", "F001")
+    foreign_funds = _funds(foreign, foreign_bank[BankPartner])
     make_policy(home, valid_from=dt.date(2024, 1, 1))  # the tiers the home payers choose (earlier years are paid)
     home_bank = _bank(home, "本地", "H001")
     return World(
@@ -422,6 +477,7 @@ def world() -> World:
             Donation: donation,
             **foreign_benefits,
             **foreign_bank,
+            **foreign_funds,
             "applicant": applicant,
         },
         home_objects={**home_benefits, **home_bank},
@@ -444,8 +500,10 @@ def _foreign_markers(world: World) -> list[str]:
     recipients = [world.objects[Award].person, world.objects[DeathRecord].person, world.objects[Claim].person]
     payers = BankBatchLine.objects.filter(batch=world.objects[BankBatch])
     bank = [f"境外{BANK_NAME}", world.objects[BankBatch].batch_no, *(f"境外{name}" for name in (PAYER, POOR_PAYER))]
+    funds = [FOREIGN_INCOME_NO, FOREIGN_FISCAL_NO, FOREIGN_FINANCE_DOC, world.objects[FinanceConfirmation].reference]
     return [
         *bank,
+        *funds,
         *(payer.id_number for payer in payers),
         FOREIGN_NAME,
         FOREIGN_APPLICANT,

@@ -416,7 +416,7 @@ def fund_account_bank(request: HttpRequest) -> HttpResponse:
                 )
                 return redirect(f"{reverse('funds:fund_accounts')}?{urlencode({'region': account.pooling_region_id})}")
     else:
-        region = _chosen_region(request, regions)
+        region = _chosen_region(request, regions) or (regions[0] if len(regions) == 1 else None)
         kind = request.GET.get("kind", "")
         initial = {"kind": kind if kind in FundAccountKind.values else ""}
         current = _accounts([region]).filter(kind=kind).first() if region is not None else None

@@ -460,6 +460,9 @@ def test_an_accounts_bank_and_number_through_the_page(line, officer):
     assert response.status_code == 302
     fiscal = account(line, FISCAL)
     assert (fiscal.bank_partner, fiscal.account_number) == (bank, "6228480003")
+    # the form shows what is registered (the officer's one region needs no choosing)
+    again = html_of(client.get(url + "?kind=fiscal"))
+    assert 'value="6228480003"' in again and f'<option value="{bank.pk}" selected>' in again
     bad = client.post(url, {**data, "account_number": "62-28"})
     assert bad.status_code == 400 and "账号为1至32位数字或字母" in field_html(html_of(bad), "account_number")
     # the same number for another account of the bank is refused next to the number

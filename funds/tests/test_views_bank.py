@@ -154,6 +154,21 @@ def test_an_administrator_of_another_city_gets_404_for_the_bank(line, partner):
     assert credential.revoked_at is None
 
 
+def test_the_partner_list_queries_do_not_grow_with_banks(line, django_assert_max_num_queries):
+    admin = line.staff(Role.ADMINISTRATOR)
+    client = client_for(admin)
+    credential_issue(actor=admin, partner=make_partner(line))
+    with django_assert_max_num_queries(10) as one:
+        assert client.get(reverse("funds:partner_list")).status_code == 200
+    for n in range(3):
+        partner = make_partner(line, code=f"B{n}", name=f"银行{n}")
+        credential_issue(actor=admin, partner=partner)
+        credential_issue(actor=admin, partner=partner)
+    with django_assert_max_num_queries(len(one)):
+        body = html_of(client.get(reverse("funds:partner_list")))
+    assert body.count("<tr data-code=") == 4
+
+
 def test_registering_a_bank_through_the_page(line):
     client = client_for(line.staff(Role.ADMINISTRATOR))
     response = client.post(

@@ -215,6 +215,9 @@ def test_a_second_run_at_the_same_time_does_nothing(line):
         with pytest.raises(CommandError, match="另一个夜间批处理正在运行"):
             call_command("run_nightly", "--date", "2026-01-05", stdout=io.StringIO())
     finally:
+        # Unlock before closing: a closed session's locks go only when its server process has ended.
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
         other.close()
     assert run_nightly(on_date=dt.date(2026, 1, 5)).settlements[0].entries_posted == 1
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from kombu import pools as kombu_pools
 
 from agencies.tests.factories import region_line
 from config.celery import app as celery_app
@@ -74,9 +75,12 @@ def redis_db() -> Iterator:
 
 
 def _drop_broker_connections() -> None:
-    """The app's pooled broker connections belong to the broker it had; the next send opens new ones."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    """The app's pooled broker connections belong to the broker it had; the next send opens new ones.
+
+    kombu keeps producer pools in a registry of its own, keyed by connection: closing only the app's pool
+    would leave a closed one there, and every later send (eager ones too acquire a producer) would fail.
+    """
+    kombu_pools.reset()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,8 +23,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Case, F, IntegerField, QuerySet, Sum, Value, When, Window
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.db.models import QuerySet, Sum
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -42,7 +41,7 @@ from agencies.money import ZERO
 from agencies.permissions import Action, can
 from agencies.scope import covered_pooling_regions
 from enrollment.views import scope_model
-from funds import fund_accounts, reconciliation, selectors_bank
+from funds import fund_accounts, reconciliation, selectors_bank, selectors_funds
 from funds.forms_funds import (
     DifferenceClearForm,
     FinanceConfirmationForm,
@@ -69,7 +68,6 @@ audit = logging.getLogger("portal.audit")
 
 PER_PAGE = 50
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-KIND_ORDER = {kind: i for i, kind in enumerate(FundAccountKind.values)}  # 收入户, 支出户, 财政专户
 DIFFERENCE_STATUSES = {"open", "cleared", "resolved", "all"}
 # The overview holds two forms with a pooling region each: their inputs get ids of their own.
 SWEEP_ID, RECEIPT_ID = "sweep_%s", "receipt_%s"
@@ -107,16 +105,6 @@ def _region_queryset(regions: list[PoolingRegion]) -> QuerySet[PoolingRegion]:
     return PoolingRegion.objects.filter(pk__in=[r.pk for r in regions]).order_by("code")
 
 
-def _accounts(regions: list[PoolingRegion]) -> QuerySet[FundAccount]:
-    """The fund accounts of these regions, each region's in the order 收入户, 支出户, 财政专户."""
-    order = Case(*(When(kind=k, then=Value(i)) for k, i in KIND_ORDER.items()), output_field=IntegerField())
-    return (
-        FundAccount.objects.filter(pooling_region__in=[r.pk for r in regions])
-        .select_related("pooling_region", "bank_partner")
-        .order_by("pooling_region__code", order)
-    )
-
-
 def _chosen_region(request: HttpRequest, regions: list[PoolingRegion]) -> PoolingRegion | None:
     raw = request.GET.get("region", "").strip()
     return next((region for region in regions if str(region.pk) == raw), None)
@@ -127,60 +115,6 @@ def _date(raw: str | None) -> dt.date | None:
         return dt.date.fromisoformat((raw or "").strip())
     except ValueError:
         return None
-
-
-def previous_month(today: dt.date) -> dt.date:
-    """The first day of the calendar month before ``today``'s: "last month", whose sweep is due by now."""
-    return (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
-
-
-@dataclass(frozen=True)
-class SweepCheck:
-    """What a region's income account held at the end of a month, per fund: nothing once the month is swept."""
-
-    pooling_region: PoolingRegion
-    month: dt.date
-    individual_account: Decimal
-    basic_pension: Decimal
-
-    @property
-    def month_end(self) -> dt.date:
-        return fund_accounts.month_end(self.month)
-
-    @property
-    def total(self) -> Decimal:
-        return self.individual_account + self.basic_pension
-
-    @property
-    def done(self) -> bool:
-        return self.individual_account == 0 and self.basic_pension == 0
-
-
-def sweep_checks(*, regions: Iterable[PoolingRegion], month: dt.date) -> list[SweepCheck]:
-    """Each region's income account at the end of ``month``, per fund: one query for all the regions. The caller
-    passes regions the user covers."""
-    regions = list(regions)
-    end = fund_accounts.month_end(month)
-    sums = {
-        (region_id, fund): total
-        for region_id, fund, total in FundMovement.objects.filter(
-            account__pooling_region__in=[r.pk for r in regions],
-            account__kind=FundAccountKind.INCOME,
-            booked_on__lte=end,
-        )
-        .values("account__pooling_region", "fund")
-        .annotate(total=Sum("amount"))
-        .values_list("account__pooling_region", "fund", "total")
-    }
-    return [
-        SweepCheck(
-            pooling_region=region,
-            month=month.replace(day=1),
-            individual_account=sums.get((region.pk, Fund.INDIVIDUAL_ACCOUNT), ZERO),
-            basic_pension=sums.get((region.pk, Fund.BASIC_PENSION), ZERO),
-        )
-        for region in regions
-    ]
 
 
 @dataclass(frozen=True)
@@ -216,40 +150,6 @@ class MovementFilter:
         return not self.kind
 
 
-def _movements(account: FundAccount, chosen: MovementFilter) -> tuple[QuerySet[FundMovement], Decimal]:
-    """The account's movements as filtered, oldest first, and the balance before the first of them (of the
-    chosen fund, or of both). The account comes from ``fund_account_get``: it is in the user's scope."""
-    rows = FundMovement.objects.filter(account=account)
-    if chosen.fund:
-        rows = rows.filter(fund=chosen.fund)
-    opening = ZERO
-    if chosen.date_from is not None:
-        opening = rows.filter(booked_on__lt=chosen.date_from).aggregate(total=Sum("amount"))["total"] or ZERO
-        rows = rows.filter(booked_on__gte=chosen.date_from)
-    if chosen.date_to is not None:
-        rows = rows.filter(booked_on__lte=chosen.date_to)
-    if chosen.kind:
-        rows = rows.filter(kind=chosen.kind)
-    return rows.select_related("created_by").order_by("booked_on", "id"), opening
-
-
-def _with_running_balance(rows: QuerySet[FundMovement]) -> QuerySet[FundMovement]:
-    return rows.annotate(
-        running=Window(Sum("amount"), order_by=[F("booked_on").asc(), F("id").asc()]),
-    )
-
-
-def _statement_get(*, user, pk) -> BankStatement:
-    """A statement of a fund account in a pooling region the user covers (404 otherwise)."""
-    account_id = BankStatement.objects.filter(pk=pk).values_list("account_id", flat=True).first()
-    if account_id is None:
-        raise Http404
-    account = reconciliation.fund_account_get(user=user, pk=account_id)
-    statement = BankStatement.objects.get(pk=pk)
-    statement.account = account
-    return statement
-
-
 # --- the accounts -------------------------------------------------------------------------------------------
 
 
@@ -266,8 +166,8 @@ def _render_overview(
     chosen = _chosen_region(request, regions)
     shown = [chosen] if chosen is not None else regions
     on = _date(request.GET.get("on")) or today
-    last_month = previous_month(today)
-    checks = {check.pooling_region.pk: check for check in sweep_checks(regions=shown, month=last_month)}
+    last_month = selectors_funds.previous_month(today)
+    checks = {check.pooling_region.pk: check for check in selectors_funds.sweep_checks(regions=shown, month=last_month)}
     blocks = [
         {
             "region": region,
@@ -419,7 +319,7 @@ def fund_account_bank(request: HttpRequest) -> HttpResponse:
         region = _chosen_region(request, regions) or (regions[0] if len(regions) == 1 else None)
         kind = request.GET.get("kind", "")
         initial = {"kind": kind if kind in FundAccountKind.values else ""}
-        current = _accounts([region]).filter(kind=kind).first() if region is not None else None
+        current = selectors_funds.accounts_of([region]).filter(kind=kind).first() if region is not None else None
         if current is not None and current.bank_partner_id:
             initial.update(partner=current.bank_partner_id, account_number=current.account_number)
         form = FundAccountBankForm(pooling_regions=region_qs, region=region, partners=partners, initial=initial)
@@ -428,9 +328,11 @@ def fund_account_bank(request: HttpRequest) -> HttpResponse:
 
 def _account_context(request: HttpRequest, account: FundAccount) -> dict:
     chosen = MovementFilter.from_request(request)
-    rows, opening = _movements(account, chosen)
+    rows, opening = selectors_funds.account_movements(
+        account, date_from=chosen.date_from, date_to=chosen.date_to, fund=chosen.fund, kind=chosen.kind
+    )
     if chosen.running:
-        rows = _with_running_balance(rows)
+        rows = selectors_funds.with_running_balance(rows)
     page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
     movements = list(page.object_list)
     if chosen.running:
@@ -490,7 +392,9 @@ def fund_movements_xlsx(request: HttpRequest, pk: int) -> FileResponse:
     account = reconciliation.fund_account_get(user=user, pk=pk)
     _require(may_read_funds(user))
     chosen = MovementFilter.from_request(request)
-    rows, opening = _movements(account, chosen)
+    rows, opening = selectors_funds.account_movements(
+        account, date_from=chosen.date_from, date_to=chosen.date_to, fund=chosen.fund, kind=chosen.kind
+    )
     audit.info("fund movements exported: user=%s account=%s %s", user.pk, account.pk, chosen.query() or "all")
     book = Workbook(write_only=True)
     sheet = book.create_sheet(_("账户流水"))
@@ -580,7 +484,7 @@ def fund_statement_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One statement: its lines as the bank sent them, and the books' balance at the end of that day beside the
     bank's closing balance."""
     user = request.user
-    statement = _statement_get(user=user, pk=pk)
+    statement = selectors_funds.statement_get(user=user, pk=pk)
     _require(may_read_funds(user))
     account = statement.account
     books = (
@@ -604,7 +508,7 @@ def fund_statement_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _default_period(today: dt.date) -> tuple[dt.date, dt.date]:
-    first = previous_month(today)
+    first = selectors_funds.previous_month(today)
     return first, fund_accounts.month_end(first)
 
 
@@ -645,7 +549,7 @@ def _render_reconciliation(
     regions = _regions(user)
     chosen = _chosen_region(request, regions)
     date_from, date_to = period or _period(request)
-    accounts = _accounts(regions)
+    accounts = selectors_funds.accounts_of(regions)
     if form is None:
         initial = {"date_from": date_from, "date_to": date_to}
         account_id = request.GET.get("account", "")
@@ -689,7 +593,7 @@ def fund_reconciliation(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _render_reconciliation(request)
     _require(may_reconcile(user))
-    form = ReconcileForm(request.POST, accounts=_accounts(_regions(user)))
+    form = ReconcileForm(request.POST, accounts=selectors_funds.accounts_of(_regions(user)))
     if form.is_valid():
         data = form.cleaned_data
         try:

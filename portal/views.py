@@ -22,7 +22,7 @@ from enrollment import selectors
 from enrollment.models import ApplicationKind, ApplicationStatus
 from funds import reconciliation, selectors_bank
 from funds.models import ResultCode
-from funds.views_funds import previous_month, sweep_checks
+from funds.selectors_funds import previous_month, sweep_checks
 
 # The oldest first, as many as a clerk works through in a sitting; the counts give the whole size.
 WORKLIST_SHOWN = 100

@@ -37,9 +37,9 @@ from funds.models import (
     ReconciliationDifference,
 )
 from funds.reconciliation import reconcile, statement_receive
+from funds.selectors_funds import previous_month
 from funds.statementfile import CREDIT, DEBIT, Entry, write
 from funds.tests.bank_factories import issue_deduct, make_partner, make_payers, result_file
-from funds.views_funds import previous_month
 
 pytestmark = pytest.mark.django_db
 

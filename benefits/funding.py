@@ -19,7 +19,7 @@ from agencies.errors import Conflict
 from benefits.models import PayrollRun, PayrollStatus
 from benefits.payroll import funding_figures
 from funds.fund_accounts import funding_transfer, require_fund_region
-from funds.models import Fund, FundMovement
+from funds.models import Fund, FundAccountKind, FundMovement
 
 
 def funding_amounts(run: PayrollRun) -> dict[str, Decimal]:
@@ -55,4 +55,17 @@ def funding_request_approve(*, actor, run: PayrollRun, booked_on: dt.date | None
     )
 
 
-__all__ = ["funding_amounts", "funding_reference", "funding_request_approve"]
+def funding_transfer_booked(run: PayrollRun) -> FundMovement | None:
+    """The expenditure account's arrival of the run's funding, once finance's approval is recorded."""
+    return (
+        FundMovement.objects.filter(
+            account__pooling_region_id=run.pooling_region_id,
+            account__kind=FundAccountKind.EXPENDITURE,
+            reference=funding_reference(run),
+        )
+        .order_by("booked_on", "id")
+        .first()
+    )
+
+
+__all__ = ["funding_amounts", "funding_reference", "funding_request_approve", "funding_transfer_booked"]

@@ -13,6 +13,7 @@ urlpatterns: list = [
     path("payroll/<int:pk>/confirm/", views.payroll_confirm, name="payroll_confirm"),
     path("payroll/<int:pk>/progress/", views.payroll_progress, name="payroll_progress"),
     path("payroll/<int:pk>/funding-request/", views.payroll_funding_request, name="payroll_funding_request"),
+    path("payroll/<int:pk>/funding-approval/", views.payroll_funding_approve, name="payroll_funding_approve"),
     path("payroll/<int:pk>/payout.xlsx", views.payroll_payout_xlsx, name="payroll_payout_xlsx"),
     path("payroll/<int:pk>/bank-batch/", views.payroll_bank_batch, name="payroll_bank_batch"),
     # 死亡名单比对、死亡登记

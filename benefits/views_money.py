@@ -37,7 +37,7 @@ from agencies.models import PoolingRegion
 from agencies.money import ZERO
 from agencies.permissions import Action, can
 from agencies.scope import code_in_scope, covered_pooling_regions, get_scoped_or_404, scope_prefix, scoped
-from benefits import bank, payroll, selectors, services, tasks
+from benefits import bank, funding, payroll, selectors, services, tasks
 from benefits.forms_money import (
     DeathListUploadForm,
     DeathRecordForm,
@@ -392,8 +392,33 @@ def payroll_funding_request(request: HttpRequest, pk: int) -> HttpResponse:
         "timetable": payroll.timetable(run),
         "issuer": request.user.agency.name if request.user.agency_id else request.user.display_name,
         "generated_at": timezone.localtime(),
+        "transfer": funding.funding_transfer_booked(run),
+        "may_record_approval": can(request.user, Action.MANAGE_FUND_ACCOUNTS),
+        "today": timezone.localdate(),
     }
     return render(request, "benefits/payroll_funding_request.html", context)
+
+
+@scope_model(PayrollRun)
+@login_required
+@require_POST
+def payroll_funding_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record finance's approval of the funding request: the transfer fiscal → expenditure is booked."""
+    run = selectors.payroll_run_get(user=request.user, pk=pk)
+    _require(request.user, Action.MANAGE_FUND_ACCOUNTS)
+    try:
+        booked_on = dt.date.fromisoformat(request.POST.get("booked_on", "").strip())
+    except ValueError:
+        messages.error(request, _("请填写财政拨付日期（年-月-日）。"))
+        return redirect("benefits:payroll_funding_request", pk=run.pk)
+    try:
+        movements = funding.funding_request_approve(actor=request.user, run=run, booked_on=booked_on)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        total = sum((m.amount for m in movements if m.amount > 0), ZERO)
+        messages.success(request, _("已登记财政拨付 %(total)s 元，资金已从财政专户转入支出户。") % {"total": total})
+    return redirect("benefits:payroll_funding_request", pk=run.pk)
 
 
 def _header(sheet, values: list[str]) -> None:

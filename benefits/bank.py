@@ -61,17 +61,19 @@ def payout_batch_issue(*, actor, run: PayrollRun, partner: BankPartner) -> BankB
     require_covers(actor, run.pooling_region)
     if run.status != PayrollStatus.CONFIRMED:
         raise Conflict(f"{run.month:%Y年%m月}的发放名册尚未确认，不能下发代发批次。", code="not_confirmed")
-    payout_reissue_ready(run=run)
-    return batch_issue(
-        actor=actor,
-        kind=BatchKind.PAYOUT,
-        partner=partner,
-        pooling_region=run.pooling_region,
-        period=f"{run.month:%Y%m}",
-        source_id=run.pk,
-        lines_sql=_PAYOUT_LINES_SQL,
-        lines_params=[run.pk, PayoutStatus.PENDING, partner.code, run.pk],
-    )
+    # One transaction: lines put back for re-issue stay failed if the batch is refused.
+    with transaction.atomic():
+        payout_reissue_ready(run=run)
+        return batch_issue(
+            actor=actor,
+            kind=BatchKind.PAYOUT,
+            partner=partner,
+            pooling_region=run.pooling_region,
+            period=f"{run.month:%Y%m}",
+            source_id=run.pk,
+            lines_sql=_PAYOUT_LINES_SQL,
+            lines_params=[run.pk, PayoutStatus.PENDING, partner.code, run.pk],
+        )
 
 
 def settle_payout_chunk(batch: BankBatch, receipt: ResultReceipt, low: int, high: int) -> int:

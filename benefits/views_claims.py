@@ -28,10 +28,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
 
 from agencies.errors import DomainError
+from agencies.exports import xlsx_header
 from agencies.models import PoolingRegion
 from agencies.money import ZERO
 from agencies.permissions import Action, can
@@ -132,16 +131,6 @@ def _xlsx_response(book: Workbook, filename: str) -> FileResponse:
     response = FileResponse(handle, as_attachment=True, filename=filename, content_type=XLSX)
     response["Cache-Control"] = "private, no-store"
     return response
-
-
-def _header(sheet, values: list[str]) -> None:
-    cells = []
-    for value in values:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="E9EEF4")
-        cells.append(cell)
-    sheet.append(cells)
 
 
 def _issuer(user) -> str:
@@ -691,7 +680,7 @@ def turning_60_xlsx(request: HttpRequest) -> FileResponse:
     ):
         sheet.column_dimensions[column].width = width
     sheet.append([_("%(month)s年满60周岁人员名单") % {"month": f"{month:%Y年%m月}"}])
-    _header(
+    xlsx_header(
         sheet,
         [
             _("姓名"),

@@ -30,9 +30,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Font
 
 from agencies.errors import DomainError
+from agencies.exports import xlsx_header
 from agencies.models import PoolingRegion
 from agencies.money import ZERO
 from agencies.permissions import Action, can
@@ -421,16 +422,6 @@ def payroll_funding_approve(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("benefits:payroll_funding_request", pk=run.pk)
 
 
-def _header(sheet, values: list[str]) -> None:
-    cells = []
-    for value in values:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="E9EEF4")
-        cells.append(cell)
-    sheet.append(cells)
-
-
 def _payout_rows(user, run: PayrollRun, chunk: int = 2000):
     """The payout list in the user's scope, with names, in chunks (one query for the persons of each chunk)."""
     rows = selectors.payout_list(user=user, run=run)
@@ -470,7 +461,7 @@ def payroll_payout_xlsx(request: HttpRequest, pk: int) -> FileResponse:
         ]
     )
     sheet.append([_("银行账号已隐去，仅供核对与归档；银行代发文件由发放批次生成，不使用本表。")])
-    _header(
+    xlsx_header(
         sheet,
         [
             _("序号"),

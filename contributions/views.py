@@ -29,9 +29,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
 
 from agencies.errors import DomainError
+from agencies.exports import xlsx_header
 from agencies.models import PoolingRegion, Region, RegionLevel
 from agencies.permissions import Action, can
 from agencies.scope import get_scoped_or_404, scope_prefix, scoped, visible_pooling_region_ids
@@ -467,16 +467,6 @@ def renewals(request: HttpRequest) -> HttpResponse:
     return render(request, "contributions/renewals.html", context)
 
 
-def _header(sheet, values: list[str]) -> None:
-    cells = []
-    for value in values:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="E9EEF4")
-        cells.append(cell)
-    sheet.append(cells)
-
-
 @login_required
 @require_GET
 def renewals_xlsx(request: HttpRequest) -> FileResponse:
@@ -496,7 +486,7 @@ def renewals_xlsx(request: HttpRequest) -> FileResponse:
     for column, width in zip("ABCDEFGH", (16, 18, 12, 14, 14, 10, 10, 10), strict=True):
         sheet.column_dimensions[column].width = width
     sheet.append([_("%(year)s年度续保率（上年已缴费人员中本年已缴费的比例）") % {"year": year}])
-    _header(
+    xlsx_header(
         sheet,
         [
             _("区划代码"),
@@ -523,7 +513,9 @@ def renewals_xlsx(request: HttpRequest) -> FileResponse:
     names = book.create_sheet(_("未续缴名单"))
     for column, width in zip("ABCDEFG", (12, 18, 22, 12, 16, 14, 24), strict=True):
         names.column_dimensions[column].width = width
-    _header(names, [_("姓名"), _("保险编号"), _("身份证号"), _("年龄段"), _("村（社区）"), _("联系电话"), _("住址")])
+    xlsx_header(
+        names, [_("姓名"), _("保险编号"), _("身份证号"), _("年龄段"), _("村（社区）"), _("联系电话"), _("住址")]
+    )
     for person in pending.iterator(chunk_size=2000):
         names.append(
             [
@@ -745,7 +737,7 @@ def deduct_follow_ups_xlsx(request: HttpRequest) -> FileResponse:
     for column, width in zip("ABCDEFGHIJKL", (12, 22, 16, 14, 22, 10, 14, 20, 28, 10, 24, 26), strict=True):
         sheet.column_dimensions[column].width = width
     sheet.append([_("%(year)s年度银行代扣失败及需退款人员（身份证号、银行账号已隐去）") % {"year": year}])
-    _header(
+    xlsx_header(
         sheet,
         [
             _("姓名"),

@@ -33,9 +33,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
 
 from agencies.errors import DomainError
+from agencies.exports import xlsx_header
 from agencies.models import PoolingRegion, Role
 from agencies.money import ZERO
 from agencies.permissions import Action, can
@@ -367,16 +367,6 @@ def fund_account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "funds/fund_accounts/account_detail.html", _account_context(request, account))
 
 
-def _header(sheet, values: list[str]) -> None:
-    cells = []
-    for value in values:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="E9EEF4")
-        cells.append(cell)
-    sheet.append(cells)
-
-
 def _money_cell(sheet, value: Decimal | None) -> WriteOnlyCell:
     cell = WriteOnlyCell(sheet, value=value)
     cell.number_format = "#,##0.00"
@@ -414,7 +404,7 @@ def fund_movements_xlsx(request: HttpRequest, pk: int) -> FileResponse:
     if chosen.kind:
         title += f" · {MovementKind(chosen.kind).label}"
     sheet.append([title])
-    _header(
+    xlsx_header(
         sheet,
         [
             _("记账日期"),

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 
 from agencies.errors import Conflict
-from benefits.models import PayoutStatus, PayrollRun, PayrollStatus
+from benefits.models import Award, PayoutStatus, PayrollRun, PayrollStatus
 from benefits.payroll import require_covers
 from enrollment.models import InsuredPerson
 from funds.batch_handlers import BatchHandler
@@ -34,9 +34,10 @@ _PAYOUT_LINES_SQL = """
 """
 
 
-def payout_reissue_ready(*, run: PayrollRun) -> int:
+def payout_reissue_ready(*, run: PayrollRun, actor=None) -> int:
     """Failed lines whose person now has another bank account go back to pending with that account, so the
-    next PAYOUT batch of the run pays them. Returns how many awards were put back."""
+    next PAYOUT batch of the run pays them; the award's payout account (发放账号) follows, so the months after
+    are paid there too (its history says why). Returns how many awards were put back."""
     failed = (
         run.lines.filter(payout_status=PayoutStatus.FAILED)
         .values_list("award_id", "person_id", "bank_code", "bank_account")
@@ -49,10 +50,17 @@ def payout_reissue_ready(*, run: PayrollRun) -> int:
         if person.bank_account and (person.bank_code, person.bank_account) != (bank_code, bank_account):
             corrected.append((award_id, person.bank_code, person.bank_account))
     with transaction.atomic():
+        awards = Award.objects.select_for_update().in_bulk([award_id for award_id, _, _ in corrected])
         for award_id, bank_code, bank_account in corrected:
             run.lines.filter(award_id=award_id, payout_status=PayoutStatus.FAILED).update(
                 payout_status=PayoutStatus.PENDING, bank_code=bank_code, bank_account=bank_account
             )
+            award = awards[award_id]
+            if (award.bank_code, award.bank_account) != (bank_code, bank_account):
+                award.bank_code, award.bank_account = bank_code, bank_account
+                award._history_user = actor
+                award._change_reason = f"{run.month:%Y年%m月}代发失败，按参保人更正后的银行账号发放"
+                award.save(update_fields=["bank_code", "bank_account"])
     return len(corrected)
 
 
@@ -63,7 +71,7 @@ def payout_batch_issue(*, actor, run: PayrollRun, partner: BankPartner) -> BankB
         raise Conflict(f"{run.month:%Y年%m月}的发放名册尚未确认，不能下发代发批次。", code="not_confirmed")
     # One transaction: lines put back for re-issue stay failed if the batch is refused.
     with transaction.atomic():
-        payout_reissue_ready(run=run)
+        payout_reissue_ready(run=run, actor=actor)
         return batch_issue(
             actor=actor,
             kind=BatchKind.PAYOUT,

@@ -20,7 +20,7 @@ from agencies.errors import Conflict
 from agencies.models import Role
 from agencies.tests.factories import region_line
 from benefits.bank import payout_batch_issue
-from benefits.models import PayoutStatus, PayrollLine
+from benefits.models import Award, PayoutStatus, PayrollLine
 from benefits.tests.factories import make_award, make_contributor, pension_line, run_payroll
 from contributions.models import Contribution
 from contributions.services import contribution_post
@@ -267,3 +267,9 @@ def test_a_payout_batch_pays_marks_failures_and_reissues_after_the_account_is_co
     )
     assert again.batch_no.endswith("002")
     assert BankBatch.objects.get(pk=batch.pk).status == BatchStatus.SETTLED
+    # and the award pays the corrected account from now on: the next month's payroll line carries it
+    assert Award.objects.get(pk=failed.source_id).bank_account == "6217999999"
+    february = run_payroll(line, dt.date(2026, 2, 1))
+    assert set(
+        PayrollLine.objects.filter(run=february, award_id=failed.source_id).values_list("bank_account", flat=True)
+    ) == {"6217999999"}

@@ -65,3 +65,9 @@ def parse_money(raw, *, field: str = "amount", allow_zero: bool = False, allow_n
     if abs(value) >= Decimal(10) ** (MONEY_MAX_DIGITS - MONEY_PLACES):
         raise DomainError("金额过大，请核对。", code="invalid_amount", field=field)
     return value.quantize(FEN)
+
+
+def money_total(value) -> Decimal:
+    """A database SUM as yuan with two places: None (no rows) is 0.00, and SQLite's sums, which come back
+    without their places, get them."""
+    return ZERO if value is None else Decimal(value).quantize(FEN)

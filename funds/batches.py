@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError
 from agencies.models import PoolingRegion
-from agencies.money import ZERO
+from agencies.money import ZERO, money_total
 from agencies.permissions import Action, require
 from agencies.scope import covers_pooling_region
 from funds import bankfile
@@ -165,7 +165,7 @@ def batch_issue(
         if not totals["count"]:
             raise DomainError("没有可下发的记录（都已下发、已缴或缺少银行账号）。", code="nothing_to_issue")
         batch.record_count = totals["count"]
-        batch.total_amount = totals["total"]
+        batch.total_amount = money_total(totals["total"])
         batch.file_sha256 = hashlib.sha256(batch_file(batch)).hexdigest()
         batch.save(update_fields=["record_count", "total_amount", "file_sha256"])
     log.info("issued %s: %s lines, %s yuan", batch.batch_no, batch.record_count, batch.total_amount)

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion
-from agencies.money import FEN, ZERO, parse_money
+from agencies.money import ZERO, money_total, parse_money
 from agencies.permissions import Action, require
 from agencies.scope import covers_pooling_region
 from funds.models import BankPartner, Fund, FundAccount, FundAccountKind, FundMovement, MovementKind
@@ -127,7 +127,7 @@ def fund_balance(account: FundAccount, fund: str, on: dt.date | None = None) -> 
     if on is not None:
         rows = rows.filter(booked_on__lte=on)
     # quantize: SQLite's sums come back without their two places
-    return (rows.aggregate(total=Sum("amount"))["total"] or ZERO).quantize(FEN)
+    return money_total(rows.aggregate(total=Sum("amount"))["total"])
 
 
 def _reference(reference: str) -> str:
@@ -481,7 +481,7 @@ def fund_balances(*, pooling_region: PoolingRegion, on: dt.date | None = None) -
     if on is not None:
         rows = rows.filter(booked_on__lte=on)
     sums = {
-        (kind, fund): total.quantize(FEN)
+        (kind, fund): money_total(total)
         for kind, fund, total in rows.values("account__kind", "fund")
         .annotate(total=Sum("amount"))
         .values_list("account__kind", "fund", "total")

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError
 from agencies.models import PoolingRegion
-from agencies.money import ZERO, parse_money
+from agencies.money import ZERO, money_total, parse_money
 from agencies.permissions import Action, require
 from agencies.scope import covered_pooling_regions, covers_pooling_region
 from funds import statementfile
@@ -411,9 +411,8 @@ def _balances(
             "statement_date"
         )
     )
-    before = (
+    before = money_total(
         FundMovement.objects.filter(account=account, booked_on__lt=date_from).aggregate(total=Sum("amount"))["total"]
-        or ZERO
     )
     by_day: dict[dt.date, Decimal] = defaultdict(lambda: ZERO)
     for movement in movements:
@@ -523,7 +522,9 @@ def reconcile(*, actor, account: FundAccount, date_from: dt.date, date_to: dt.da
         finance_matched, finance_found = _compare_with_finance(account, movements)
         found.update(finance_found)
         stored, resolved = _store(account, found, date_from=date_from, date_to=date_to, through=through)
-        books_balance = FundMovement.objects.filter(account=account).aggregate(total=Sum("amount"))["total"] or ZERO
+        books_balance = money_total(
+            FundMovement.objects.filter(account=account).aggregate(total=Sum("amount"))["total"]
+        )
     return Reconciliation(
         account=account,
         date_from=date_from,
@@ -675,14 +676,14 @@ def reconciliation_summary(
             money_in=Sum("amount", filter=Q(booked_on__range=(date_from, date_to), amount__gt=0)),
             money_out=Sum("amount", filter=Q(booked_on__range=(date_from, date_to), amount__lt=0)),
         )
-        opening = figures["before"] or ZERO
-        money_in, money_out = figures["money_in"] or ZERO, figures["money_out"] or ZERO
+        opening = money_total(figures["before"])
+        money_in, money_out = money_total(figures["money_in"]), money_total(figures["money_out"])
         statements = BankStatement.objects.filter(account=account)
         last = statements.filter(statement_date__lte=date_to).order_by("-statement_date").first()
         books_at_last = None
         if last is not None:
-            books_at_last = (
-                movements.filter(booked_on__lte=last.statement_date).aggregate(total=Sum("amount"))["total"] or ZERO
+            books_at_last = money_total(
+                movements.filter(booked_on__lte=last.statement_date).aggregate(total=Sum("amount"))["total"]
             )
         open_rows = ReconciliationDifference.objects.filter(account=account, status=DifferenceStatus.OPEN)
         open_figures = open_rows.aggregate(total=Sum("difference"))
@@ -699,7 +700,7 @@ def reconciliation_summary(
                 last_statement=last,
                 books_at_last_statement=books_at_last,
                 open_differences=open_rows.count(),
-                open_difference_total=open_figures["total"] or ZERO,
+                open_difference_total=money_total(open_figures["total"]),
             )
         )
     return rows

@@ -15,7 +15,7 @@ from django.db.models import Case, F, IntegerField, QuerySet, Sum, Value, When, 
 from django.http import Http404
 
 from agencies.models import PoolingRegion
-from agencies.money import ZERO
+from agencies.money import ZERO, money_total
 from funds import fund_accounts, reconciliation
 from funds.models import BankStatement, Fund, FundAccount, FundAccountKind, FundMovement
 
@@ -65,7 +65,7 @@ def sweep_checks(*, regions: Iterable[PoolingRegion], month: dt.date) -> list[Sw
     regions = list(regions)
     end = fund_accounts.month_end(month)
     sums = {
-        (region_id, fund): total
+        (region_id, fund): money_total(total)
         for region_id, fund, total in FundMovement.objects.filter(
             account__pooling_region__in=[r.pk for r in regions],
             account__kind=FundAccountKind.INCOME,
@@ -96,7 +96,7 @@ def account_movements(
         rows = rows.filter(fund=fund)
     opening = ZERO
     if date_from is not None:
-        opening = rows.filter(booked_on__lt=date_from).aggregate(total=Sum("amount"))["total"] or ZERO
+        opening = money_total(rows.filter(booked_on__lt=date_from).aggregate(total=Sum("amount"))["total"])
         rows = rows.filter(booked_on__gte=date_from)
     if date_to is not None:
         rows = rows.filter(booked_on__lte=date_to)

@@ -37,7 +37,7 @@ from openpyxl.cell import WriteOnlyCell
 from agencies.errors import DomainError
 from agencies.exports import xlsx_header
 from agencies.models import PoolingRegion, Role
-from agencies.money import ZERO
+from agencies.money import ZERO, money_total
 from agencies.permissions import Action, can
 from agencies.scope import covered_pooling_regions
 from enrollment.views import scope_model
@@ -477,11 +477,10 @@ def fund_statement_detail(request: HttpRequest, pk: int) -> HttpResponse:
     statement = selectors_funds.statement_get(user=user, pk=pk)
     _require(may_read_funds(user))
     account = statement.account
-    books = (
+    books = money_total(
         FundMovement.objects.filter(account=account, booked_on__lte=statement.statement_date).aggregate(
             total=Sum("amount")
         )["total"]
-        or ZERO
     )
     lines = statement.lines.order_by("line_no")
     context = {

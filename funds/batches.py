@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError
@@ -44,8 +44,6 @@ from funds.models import (
     MovementKind,
     ReceiptStatus,
     ResultChunk,
-    ResultCode,
-    ResultLine,
     ResultReceipt,
 )
 from funds.parallel import run_parallel, workers_allowed
@@ -509,15 +507,3 @@ def _close(receipt_id: int, handler, *, chunks: int) -> ResultReceipt:
         receipt.refresh_from_db()
     log.info("settled %s: %s ok, %s failed", batch.batch_no, receipt.ok_count, receipt.failed_count)
     return receipt
-
-
-# --- reading -------------------------------------------------------------------------------------------------
-
-
-def failed_lines(*, receipt: ResultReceipt):
-    """The settled file's failures and exceptions, with the issued line's person and amount."""
-    return (
-        ResultLine.objects.filter(receipt=receipt)
-        .filter(~Q(result_code=ResultCode.DONE) | ~Q(follow_up=""))
-        .order_by("seq")
-    )

@@ -210,6 +210,43 @@ class Sweep:
         return sum(self.amounts.values(), ZERO)
 
 
+def _transfer(
+    *,
+    pooling_region: PoolingRegion,
+    source: str,
+    target: str,
+    kinds: tuple[str, str],
+    fund: str,
+    amount: Decimal,
+    booked_on: dt.date,
+    reference: str,
+    key: str,
+    actor,
+) -> list[FundMovement]:
+    """One fund's money from one account to another: the pair of movements under one reference, out then in.
+    The caller holds both accounts' locks in its transaction."""
+    out_kind, in_kind = kinds
+    labels = {kind: label for kind, label in FundAccountKind.choices}
+    return [
+        movement_post(
+            pooling_region=pooling_region,
+            account_kind=account_kind,
+            fund=fund,
+            kind=kind,
+            amount=signed,
+            booked_on=booked_on,
+            reference=reference,
+            counterpart=f"{pooling_region.name}{labels[other]}",
+            idempotency_key=f"{key}:{side}",
+            actor=actor,
+        )
+        for account_kind, other, kind, signed, side in (
+            (source, target, out_kind, -amount, "out"),
+            (target, source, in_kind, amount, "in"),
+        )
+    ]
+
+
 def sweep_reference(*, pooling_region: PoolingRegion, month: dt.date, sequence: int = 1) -> str:
     base = f"{SWEEP_PREFIX}{pooling_region.code}{month:%Y%m}"
     return base if sequence == 1 else f"{base}-{sequence}"
@@ -260,34 +297,17 @@ def income_sweep(*, pooling_region: PoolingRegion, month: dt.date, actor=None) -
         reference = sweep_reference(pooling_region=pooling_region, month=first, sequence=sequence)
         movements = []
         for fund, amount in amounts.items():
-            key = f"sweep:{pooling_region.pk}:{first:%Y%m}:{sequence}:{fund}"
-            movements.append(
-                movement_post(
-                    pooling_region=pooling_region,
-                    account_kind=FundAccountKind.INCOME,
-                    fund=fund,
-                    kind=MovementKind.SWEEP_OUT,
-                    amount=-amount,
-                    booked_on=last,
-                    reference=reference,
-                    counterpart=f"{pooling_region.name}{FundAccountKind.FISCAL.label}",
-                    idempotency_key=f"{key}:out",
-                    actor=actor,
-                )
-            )
-            movements.append(
-                movement_post(
-                    pooling_region=pooling_region,
-                    account_kind=FundAccountKind.FISCAL,
-                    fund=fund,
-                    kind=MovementKind.SWEEP_IN,
-                    amount=amount,
-                    booked_on=last,
-                    reference=reference,
-                    counterpart=f"{pooling_region.name}{FundAccountKind.INCOME.label}",
-                    idempotency_key=f"{key}:in",
-                    actor=actor,
-                )
+            movements += _transfer(
+                pooling_region=pooling_region,
+                source=FundAccountKind.INCOME,
+                target=FundAccountKind.FISCAL,
+                kinds=(MovementKind.SWEEP_OUT, MovementKind.SWEEP_IN),
+                fund=fund,
+                amount=amount,
+                booked_on=last,
+                reference=reference,
+                key=f"sweep:{pooling_region.pk}:{first:%Y%m}:{sequence}:{fund}",
+                actor=actor,
             )
     return Sweep(
         pooling_region=pooling_region,
@@ -402,34 +422,17 @@ def funding_transfer(
             )
         movements = []
         for fund, amount in amounts.items():
-            key = f"funding:{pooling_region.pk}:{reference}:{fund}"
-            movements.append(
-                movement_post(
-                    pooling_region=pooling_region,
-                    account_kind=FundAccountKind.FISCAL,
-                    fund=fund,
-                    kind=MovementKind.FUNDING_OUT,
-                    amount=-amount,
-                    booked_on=booked_on,
-                    reference=reference,
-                    counterpart=f"{pooling_region.name}{FundAccountKind.EXPENDITURE.label}",
-                    idempotency_key=f"{key}:out",
-                    actor=actor,
-                )
-            )
-            movements.append(
-                movement_post(
-                    pooling_region=pooling_region,
-                    account_kind=FundAccountKind.EXPENDITURE,
-                    fund=fund,
-                    kind=MovementKind.FUNDING_IN,
-                    amount=amount,
-                    booked_on=booked_on,
-                    reference=reference,
-                    counterpart=f"{pooling_region.name}{FundAccountKind.FISCAL.label}",
-                    idempotency_key=f"{key}:in",
-                    actor=actor,
-                )
+            movements += _transfer(
+                pooling_region=pooling_region,
+                source=FundAccountKind.FISCAL,
+                target=FundAccountKind.EXPENDITURE,
+                kinds=(MovementKind.FUNDING_OUT, MovementKind.FUNDING_IN),
+                fund=fund,
+                amount=amount,
+                booked_on=booked_on,
+                reference=reference,
+                key=f"funding:{pooling_region.pk}:{reference}:{fund}",
+                actor=actor,
             )
     return movements
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError
@@ -202,16 +202,38 @@ class Received:
     created: bool
 
 
+def partner_batches(partner: BankPartner) -> QuerySet[BankBatch]:
+    """THE bank's scope: its own batches, in the pooling regions it serves (still). Every bank read starts here."""
+    return BankBatch.objects.select_related("partner", "pooling_region").filter(
+        partner=partner, pooling_region__in=partner.pooling_regions.all()
+    )
+
+
 def batch_for_partner(*, partner: BankPartner, batch_no: str) -> BankBatch:
     """The batch if it is this bank's and in a pooling region it serves; otherwise 404."""
-    batch = (
-        BankBatch.objects.select_related("partner", "pooling_region")
-        .filter(batch_no=batch_no, partner=partner, pooling_region__in=partner.pooling_regions.all())
-        .first()
-    )
+    batch = partner_batches(partner).filter(batch_no=batch_no).first()
     if batch is None:
         raise NotThisBanksBatch()
     return batch
+
+
+class NotThisBanksReceipt(DomainError):
+    status_code = 404
+
+    def __init__(self):
+        super().__init__("没有这个回执，或该回执不属于本银行。", code="not_found")
+
+
+def receipt_for_partner(*, partner: BankPartner, receipt_id: int) -> ResultReceipt:
+    """A receipt of one of this bank's batches; otherwise 404."""
+    receipt = (
+        ResultReceipt.objects.select_related("batch")
+        .filter(pk=receipt_id, batch__in=partner_batches(partner).values("pk"))
+        .first()
+    )
+    if receipt is None:
+        raise NotThisBanksReceipt()
+    return receipt
 
 
 def _existing(batch: BankBatch, sha256: str, idempotency_key: str) -> ResultReceipt | None:

@@ -44,8 +44,16 @@ from contributions.bank import counter_payment_post
 from funds import bankfile
 from funds.api import bank_serializers as s
 from funds.api.bank_auth import BankAPIView
-from funds.batches import batch_file, batch_for_partner, issued_header, result_receive
-from funds.models import BankBatch, BankPartner, ReceiptStatus, ResultReceipt
+from funds.batches import (
+    NotThisBanksReceipt,
+    batch_file,
+    batch_for_partner,
+    issued_header,
+    partner_batches,
+    receipt_for_partner,
+    result_receive,
+)
+from funds.models import BankBatch, ReceiptStatus, ResultReceipt
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +99,6 @@ class FileTooLarge(DomainError):
         )
 
 
-class ReceiptNotFound(DomainError):
-    status_code = 404
-
-    def __init__(self):
-        super().__init__("没有这个回执，或该回执不属于本银行。", code="not_found")
-
-
 class NotFoundHere(DomainError):
     status_code = 404
 
@@ -126,28 +127,6 @@ def _validated(serializer_class, data) -> dict:
     if not serializer.is_valid():
         raise BadInput(serializer.errors)
     return serializer.validated_data
-
-
-# --- reads of this bank's records (the partner scope, as in ``funds.batches.batch_for_partner``) ---------
-
-
-def _batches(partner: BankPartner) -> QuerySet[BankBatch]:
-    return BankBatch.objects.select_related("partner", "pooling_region").filter(
-        partner=partner, pooling_region__in=partner.pooling_regions.all()
-    )
-
-
-def _receipt(partner: BankPartner, receipt_id: int) -> ResultReceipt:
-    found = None
-    if 0 < receipt_id <= BIGINT_MAX:
-        found = (
-            ResultReceipt.objects.select_related("batch")
-            .filter(pk=receipt_id, batch__partner=partner, batch__pooling_region__in=partner.pooling_regions.all())
-            .first()
-        )
-    if found is None:
-        raise ReceiptNotFound()
-    return found
 
 
 # --- the body of a result file ----------------------------------------------------------------------------
@@ -229,7 +208,7 @@ class BatchListView(_BankView, ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no bank
             return BankBatch.objects.none()
         params = _validated(s.BankBatchQuerySerializer, self.request.query_params)
-        rows = _batches(self.partner())
+        rows = partner_batches(self.partner())
         if params.get("status"):
             rows = rows.filter(status=params["status"])
         return rows.order_by("-issued_at", "-id")
@@ -370,7 +349,9 @@ class ReceiptDetailView(_BankView):
         }
     )
     def get(self, request: Request, receipt_id: int) -> Response:
-        receipt = _receipt(self.partner(), receipt_id)
+        if not 0 < receipt_id <= BIGINT_MAX:
+            raise NotThisBanksReceipt()
+        receipt = receipt_for_partner(partner=self.partner(), receipt_id=receipt_id)
         return Response(s.BankReceiptSerializer(receipt, context={"request": request}).data)
 
 

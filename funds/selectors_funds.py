@@ -17,7 +17,7 @@ from django.http import Http404
 from agencies.models import PoolingRegion
 from agencies.money import ZERO, money_total
 from funds import fund_accounts, reconciliation
-from funds.models import BankStatement, Fund, FundAccount, FundAccountKind, FundMovement
+from funds.models import BankStatement, FinanceConfirmation, Fund, FundAccount, FundAccountKind, FundMovement
 
 KIND_ORDER = {kind: i for i, kind in enumerate(FundAccountKind.values)}  # 收入户, 支出户, 财政专户
 
@@ -120,3 +120,17 @@ def statement_get(*, user, pk) -> BankStatement:
     statement = BankStatement.objects.get(pk=pk)
     statement.account = account
     return statement
+
+
+def books_balance(account: FundAccount, *, on: dt.date) -> Decimal:
+    """The account's balance in the agency's books at the end of ``on``, both funds."""
+    return sum((fund_accounts.fund_balance(account, fund, on) for fund in Fund.values), ZERO)
+
+
+def finance_confirmations(regions: Iterable[PoolingRegion]) -> QuerySet[FinanceConfirmation]:
+    """Finance's confirmations recorded for these regions (the ones the user covers), newest first."""
+    return (
+        FinanceConfirmation.objects.filter(pooling_region__in=[r.pk for r in regions])
+        .select_related("pooling_region", "recorded_by")
+        .order_by("-confirmed_on", "-id")
+    )

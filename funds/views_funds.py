@@ -23,7 +23,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -37,7 +37,7 @@ from openpyxl.cell import WriteOnlyCell
 from agencies.errors import DomainError
 from agencies.exports import xlsx_header
 from agencies.models import PoolingRegion, Role
-from agencies.money import ZERO, money_total
+from agencies.money import ZERO
 from agencies.permissions import Action, can
 from agencies.scope import covered_pooling_regions
 from enrollment.views import scope_model
@@ -55,11 +55,9 @@ from funds.models import (
     BankStatement,
     DifferenceKind,
     DifferenceStatus,
-    FinanceConfirmation,
     Fund,
     FundAccount,
     FundAccountKind,
-    FundMovement,
     MovementKind,
     ReconciliationDifference,
 )
@@ -477,11 +475,7 @@ def fund_statement_detail(request: HttpRequest, pk: int) -> HttpResponse:
     statement = selectors_funds.statement_get(user=user, pk=pk)
     _require(may_read_funds(user))
     account = statement.account
-    books = money_total(
-        FundMovement.objects.filter(account=account, booked_on__lte=statement.statement_date).aggregate(
-            total=Sum("amount")
-        )["total"]
-    )
+    books = selectors_funds.books_balance(account, on=statement.statement_date)
     lines = statement.lines.order_by("line_no")
     context = {
         "statement": statement,
@@ -746,11 +740,7 @@ def fund_confirmations(request: HttpRequest) -> HttpResponse:
         form = FinanceConfirmationForm(
             pooling_regions=region_qs, region=_chosen_region(request, regions), initial=initial
         )
-    confirmations = (
-        FinanceConfirmation.objects.filter(pooling_region__in=[r.pk for r in regions])
-        .select_related("pooling_region", "recorded_by")
-        .order_by("-confirmed_on", "-id")
-    )
+    confirmations = selectors_funds.finance_confirmations(regions)
     context = {
         "form": form,
         "page": Paginator(confirmations, PER_PAGE).get_page(request.GET.get("page")),

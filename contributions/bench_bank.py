@@ -26,11 +26,10 @@ from django.test import Client
 from agencies.models import Agency, PoolingRegion, Region, RegionLevel, Role, User
 from contributions.bank import deduct_batch_issue
 from contributions.models import ContributionPolicy, ContributionTier
-from funds import bankfile
+from funds.bank_answer import answer_lines, result_file
 from funds.bank_partners import credential_issue
-from funds.batches import issued_header
 from funds.management.commands.check_balances import balance_mismatches
-from funds.models import BankBatch, BankBatchLine, BankPartner, ResultReceipt
+from funds.models import BankBatch, BankPartner, ResultReceipt
 
 Say = Callable[[str], None]
 
@@ -177,48 +176,11 @@ def _load(*, pooling: PoolingRegion, rows: int, say: Say) -> None:
 
 def _result_file(batch: BankBatch) -> tuple[bytes, int, Decimal]:
     """The bank's answer: every twentieth line fails for insufficient funds, the rest succeed."""
-    lines = []
-    ok_count, ok_amount = 0, Decimal("0.00")
-    rows = (
-        BankBatchLine.objects.filter(batch=batch)
-        .order_by("seq")
-        .values_list("seq", "insurance_no", "id_number", "name", "bank_account", "amount", "period")
-    )
-    for seq, insurance_no, id_number, name, account, amount, period in rows.iterator(chunk_size=20_000):
-        ok = seq % FAIL_EVERY != 0
-        lines.append(
-            bankfile.ResultLine(
-                seq,
-                insurance_no,
-                id_number,
-                name,
-                account,
-                amount,
-                period,
-                "0000" if ok else "1001",
-                "" if ok else "余额不足",
-                f"BENCH{seq:012d}" if ok else "",
-            )
-        )
-        if ok:
-            ok_count += 1
-            ok_amount += amount
-    header = issued_header(batch)
-    data = bankfile.write_result(
-        bankfile.ResultHeader(
-            header.batch_no,
-            header.kind,
-            header.bank_code,
-            header.pooling_region_code,
-            PROCESSED_ON,
-            batch.record_count,
-            batch.total_amount,
-            ok_count,
-            ok_amount,
-        ),
-        lines,
-    )
-    return data, ok_count, ok_amount
+    failing = {seq: "1001" for seq in range(FAIL_EVERY, batch.record_count + 1, FAIL_EVERY)}
+    lines = list(answer_lines(batch, failing, txn_prefix="BENCH"))
+    ok = [line for line in lines if line.result_code == "0000"]
+    data = result_file(batch, lines=lines, processed_on=PROCESSED_ON)
+    return data, len(ok), sum((line.amount for line in ok), Decimal("0.00"))
 
 
 def _baseline(data: bytes) -> float:

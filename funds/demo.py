@@ -23,13 +23,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from agencies.errors import DomainError
 from agencies.models import PoolingRegion, User
-from funds import bankfile
+from funds.bank_answer import result_file
 from funds.bank_partners import credential_issue, partner_register
-from funds.batches import issued_header, receipt_settle, result_receive
+from funds.batches import receipt_settle, result_receive
 from funds.fund_accounts import fund_account_bank_set
 from funds.models import (
     BankBatch,
@@ -59,7 +58,6 @@ BANKS = (
 SETTLED_BANK, AWAITING_BANK = "314", "103"
 DEMO_POOLING = "320400"  # 常州市本级: the demo line's pooling region
 ACCOUNT_KINDS = {FundAccountKind.INCOME: "1", FundAccountKind.EXPENDITURE: "2", FundAccountKind.FISCAL: "3"}
-FAILURE_MESSAGES = {"1001": "账户余额不足", "1002": "账户已销户", "1004": "账户已冻结"}
 
 IssueDeduct = Callable[..., BankBatch]
 
@@ -192,49 +190,11 @@ def _failure_codes(lines: list[BankBatchLine], village_code: str) -> dict[int, s
     return codes
 
 
-def _result_file(batch: BankBatch, codes: dict[int, str]) -> bytes:
-    """The bank's answer to every issued line, as the contract lays it out, in the bank's encoding."""
-    lines = []
-    for line in BankBatchLine.objects.filter(batch=batch).order_by("seq"):
-        code = codes.get(line.seq, "0000")
-        lines.append(
-            bankfile.ResultLine(
-                seq=line.seq,
-                insurance_no=line.insurance_no,
-                id_number=line.id_number,
-                name=line.name,
-                bank_account=line.bank_account,
-                amount=line.amount,
-                period=line.period,
-                result_code=code,
-                result_message=FAILURE_MESSAGES.get(code, ""),
-                bank_txn_id=f"JN{batch.issued_on:%Y%m%d}{line.seq:08d}" if code == "0000" else "",
-            )
-        )
-    ok = [line for line in lines if line.result_code == "0000"]
-    header = issued_header(batch)
-    return bankfile.write_result(
-        bankfile.ResultHeader(
-            batch_no=header.batch_no,
-            kind=header.kind,
-            bank_code=header.bank_code,
-            pooling_region_code=header.pooling_region_code,
-            processed_on=batch.issued_on + dt.timedelta(days=3),
-            record_count=len(lines),
-            total_amount=sum((line.amount for line in lines), Decimal("0.00")),
-            ok_count=len(ok),
-            ok_amount=sum((line.amount for line in ok), Decimal("0.00")),
-        ),
-        lines,
-        batch.partner.encoding,
-    )
-
-
 def _answer_and_settle(batch: BankBatch, *, village_code: str) -> BankBatch:
     """The bank's result file received (through the same service as the API) and settled at once."""
     if batch.status == BatchStatus.ISSUED:
         lines = list(BankBatchLine.objects.filter(batch=batch).only("seq", "region_code").order_by("seq"))
-        data = _result_file(batch, _failure_codes(lines, village_code))
+        data = result_file(batch, _failure_codes(lines, village_code), txn_prefix="JN")
         result_receive(partner=batch.partner, batch_no=batch.batch_no, data=data, idempotency_key="demo-result")
     accepted = batch.receipts.exclude(status=ReceiptStatus.REJECTED).first()
     if accepted is not None and accepted.status != ReceiptStatus.SETTLED:

@@ -12,9 +12,10 @@ from contributions.bank import deduct_batch_issue
 from enrollment.models import InsuredPerson
 from enrollment.tests.factories import make_person
 from funds import bankfile
+from funds.bank_answer import answer_lines
+from funds.bank_answer import result_file as result_file
 from funds.bank_partners import credential_issue, partner_register
-from funds.batches import issued_header
-from funds.models import BankBatch, BankBatchLine, BankPartner
+from funds.models import BankBatch, BankPartner
 
 BANK = "ABC01"
 
@@ -59,48 +60,7 @@ def issue_deduct(line: RegionLine, partner: BankPartner, *, year: int = 2026, on
 
 def result_lines(batch: BankBatch, codes: dict[int, str] | None = None) -> list[bankfile.ResultLine]:
     """The bank's answer line per issued line: ``0000`` unless ``codes`` says otherwise for that seq."""
-    codes = codes or {}
-    answers = []
-    for line in BankBatchLine.objects.filter(batch=batch).order_by("seq"):
-        code = codes.get(line.seq, "0000")
-        answers.append(
-            bankfile.ResultLine(
-                seq=line.seq,
-                insurance_no=line.insurance_no,
-                id_number=line.id_number,
-                name=line.name,
-                bank_account=line.bank_account,
-                amount=line.amount,
-                period=line.period,
-                result_code=code,
-                result_message="" if code == "0000" else ("账户余额不足" if code == "1001" else "其他原因"),
-                bank_txn_id=f"TX{batch.batch_no[-11:]}{line.seq:07d}" if code == "0000" else "",
-            )
-        )
-    return answers
-
-
-def result_file(
-    batch: BankBatch, codes: dict[int, str] | None = None, *, processed_on: dt.date | None = None, lines=None
-) -> bytes:
-    lines = result_lines(batch, codes) if lines is None else lines
-    ok = [line for line in lines if line.result_code == "0000"]
-    header = issued_header(batch)
-    return bankfile.write_result(
-        bankfile.ResultHeader(
-            batch_no=header.batch_no,
-            kind=header.kind,
-            bank_code=header.bank_code,
-            pooling_region_code=header.pooling_region_code,
-            processed_on=processed_on or batch.issued_on + dt.timedelta(days=3),
-            record_count=len(lines),
-            total_amount=sum((line.amount for line in lines), Decimal("0.00")),
-            ok_count=len(ok),
-            ok_amount=sum((line.amount for line in ok), Decimal("0.00")),
-        ),
-        lines,
-        batch.partner.encoding,
-    )
+    return list(answer_lines(batch, codes))
 
 
 def _birth(n: int) -> dt.date:

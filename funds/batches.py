@@ -402,6 +402,16 @@ _COMPARED = (
 )
 
 
+_FIELD_LABELS = {
+    "insurance_no": "保险编号",
+    "id_number": "身份证号",
+    "name": "姓名",
+    "bank_account": "银行账号",
+    "amount": "金额",
+    "period": "期间",
+}
+
+
 def _compare_with_issued(batch: BankBatch) -> tuple[list[dict], int]:
     """Every repeated field that differs from the issued line: (the first MAX_ERRORS, how many in all)."""
     flags = ", ".join(f"CASE WHEN {test} THEN 1 ELSE 0 END AS {name}" for name, test in _COMPARED)
@@ -422,7 +432,11 @@ def _compare_with_issued(batch: BankBatch) -> tuple[list[dict], int]:
                     count += 1
                     if len(errors) < bankfile.MAX_ERRORS:
                         errors.append(
-                            {"line": line_no, "field": name, "message": f"序号 {seq} 的{name}与下发文件不一致。"}
+                            {
+                                "line": line_no,
+                                "field": name,
+                                "message": f"序号 {seq} 的{_FIELD_LABELS[name]}（{name}）与下发文件不一致。",
+                            }
                         )
     return errors, count
 

@@ -220,7 +220,7 @@ def test_a_changed_name_is_refused_with_its_line(bank, batch):
     response = _post(bank, batch.batch_no, result_file(batch, lines=answers))
 
     _assert_refused(response, batch, {(3, "name")})
-    assert response.json()["errors"][0]["message"] == "序号 2 的name与下发文件不一致。"
+    assert response.json()["errors"][0]["message"] == "序号 2 的姓名（name）与下发文件不一致。"
 
 
 def test_changed_amounts_that_keep_the_sums_are_refused_line_by_line(bank, batch):

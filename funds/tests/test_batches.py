@@ -106,7 +106,9 @@ def test_a_repeated_field_changed_rejects_the_file_naming_line_and_field(line):
 
     # then each is rejected with every line and field that differs, and nothing is posted
     assert receipts["renamed"].status == ReceiptStatus.REJECTED
-    assert receipts["renamed"].errors == [{"line": 3, "field": "name", "message": "序号 2 的name与下发文件不一致。"}]
+    assert receipts["renamed"].errors == [
+        {"line": 3, "field": "name", "message": "序号 2 的姓名（name）与下发文件不一致。"}
+    ]
     assert receipts["swapped"].status == ReceiptStatus.REJECTED
     assert [(e["line"], e["field"]) for e in receipts["swapped"].errors] == [(2, "amount"), (3, "amount")]
     assert Contribution.objects.count() == 0 and LedgerEntry.objects.count() == 0

@@ -35,6 +35,11 @@ class PoolingRegion(models.Model):
     name = models.CharField(_("名称"), max_length=100)
     # When the scheme started here (地方实施之日): back payment and the basic-pension-only rule count from it.
     scheme_started_on = models.DateField(_("本地实施日期"), null=True, blank=True)
+    # Set by a district merger's cut-over: from this day the region takes no new business; its history stays.
+    closed_on = models.DateField(_("停止办理业务日期"), null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self", verbose_name=_("并入统筹区"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -145,3 +150,34 @@ class User(AbstractUser):
     def display_name(self) -> str:
         # Chinese order: family name first, no space.
         return f"{self.last_name}{self.first_name}" or self.username
+
+
+class RegionFreeze(models.Model):
+    """数据封存: while a district merger moves a place, its records are read-only everywhere.
+
+    Enforced by the database (``agencies.freeze``): every write to a row whose region code starts with a
+    live freeze's prefix is refused, whatever path it comes by (a form, the API, a bank file, raw SQL).
+    """
+
+    SCOPE_FIELD = "prefix"
+
+    prefix = models.CharField(_("区划代码前缀"), max_length=12)
+    # What the refusal names, e.g. "新北区并入常州市本级（并轨项目 #3）".
+    label = models.CharField(_("封存原因"), max_length=200)
+    # Who froze it, e.g. "merger:3": lifting finds its freezes by this.
+    reference = models.CharField(_("来源"), max_length=64)
+    frozen_at = models.DateTimeField(_("封存时间"), auto_now_add=True)
+    lifted_at = models.DateTimeField(_("解除时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("数据封存")
+        verbose_name_plural = _("数据封存")
+        ordering = ["prefix", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prefix", "reference"], condition=models.Q(lifted_at__isnull=True), name="one_live_freeze"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix} {self.label}"

@@ -36,6 +36,8 @@ class Action(StrEnum):
     ISSUE_BANK_BATCH = "issue_bank_batch"
     MANAGE_FUND_ACCOUNTS = "manage_fund_accounts"  # sweep, funding transfers, finance confirmations
     RECONCILE_FUNDS = "reconcile_funds"
+    # District mergers: the city supervisor runs them (over both pooling regions).
+    RUN_MERGER = "run_merger"
 
 
 ALLOWED: dict[Action, frozenset[str]] = {
@@ -65,6 +67,7 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.ISSUE_BANK_BATCH: frozenset({Role.COUNTY_FUND_OFFICER}),
     Action.MANAGE_FUND_ACCOUNTS: frozenset({Role.COUNTY_FUND_OFFICER}),
     Action.RECONCILE_FUNDS: frozenset({Role.COUNTY_FUND_OFFICER}),
+    Action.RUN_MERGER: frozenset({Role.CITY_SUPERVISOR}),
 }
 
 

@@ -142,6 +142,12 @@ REST_FRAMEWORK = {
 BANK_FILE_MAX_BYTES = env.int("BANK_FILE_MAX_BYTES", default=160 * 1024 * 1024)
 # Database connections a result file's settlement uses at once (chunks of 50,000 lines each).
 BANK_SETTLE_WORKERS = env.int("BANK_SETTLE_WORKERS", default=2)
+# A merger package (.zip) of a district is a few hundred MB; uploads past this are refused unread. Unpacked,
+# its files may hold at most MERGER_UNPACKED_MAX_BYTES, and no member may inflate more than
+# MERGER_MAX_RATIO times (a zip bomb is refused before it is inflated).
+MERGER_PACKAGE_MAX_BYTES = env.int("MERGER_PACKAGE_MAX_BYTES", default=800 * 1024 * 1024)
+MERGER_UNPACKED_MAX_BYTES = env.int("MERGER_UNPACKED_MAX_BYTES", default=8 * 1024 * 1024 * 1024)
+MERGER_MAX_RATIO = env.int("MERGER_MAX_RATIO", default=200)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "城乡居民基本养老保险经办门户 API",

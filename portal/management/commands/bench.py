@@ -1,6 +1,7 @@
 """``python manage.py bench interest --accounts N [--entries-per-account 3] [--years 3]``
 and ``python manage.py bench payroll --awards N [--keep]`` (see ``benefits.bench``)
-and ``python manage.py bench bank-result --rows N`` (see ``contributions.bench_bank``).
+and ``python manage.py bench bank-result --rows N`` (see ``contributions.bench_bank``)
+and ``python manage.py bench merger --persons N`` (see ``migration.bench``).
 
 Builds N insured persons with an individual account each and a few years of ledger entries, set-based in
 SQL (``generate_series``), in a pooling region of its own (统筹区 990100, region codes 9901…); runs the
@@ -148,7 +149,8 @@ WHERE COALESCE(e.amount, 0) <> COALESCE(b.amount, 0)
 class Command(BaseCommand):
     help = (
         "基准测试（仅 PostgreSQL）。interest：生成 N 个个人账户及多年明细，计时年终结息，并与单条 SQL 基线比较；"
-        "payroll：生成 N 名待遇领取人员，计时一个月的发放（试算和确认）。"
+        "payroll：生成 N 名待遇领取人员，计时一个月的发放（试算和确认）；"
+        "merger：生成 N 名参保人及十年缴费记录，计时并轨导出、试导入和正式导入。"
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -172,6 +174,9 @@ class Command(BaseCommand):
         bank = sub.add_parser("bank-result", help="银行代扣回盘文件结算")
         bank.add_argument("--rows", type=int, default=100_000, help="代扣批次笔数")
 
+        merger = sub.add_parser("merger", help="并轨：导出、试导入、正式导入")
+        merger.add_argument("--persons", type=int, default=300_000, help="源统筹区参保人数（每人十年缴费记录）")
+
     def handle(self, *args: object, which: str, **options) -> None:
         if connection.vendor != "postgresql":
             raise CommandError(
@@ -184,6 +189,24 @@ class Command(BaseCommand):
             self._payroll(**options)
         elif which == "bank-result":
             self._bank_result(**options)
+        elif which == "merger":
+            self._merger(**options)
+
+    # --- district merger ------------------------------------------------------------------------------
+
+    def _merger(self, *, persons: int, **_) -> None:
+        from migration import bench as merger_bench  # the merger's data and figures live with the merger
+
+        if persons < 1:
+            raise CommandError("--persons 至少为 1。")
+        refusal = merger_bench.refuse_foreign_data()
+        if refusal:
+            raise CommandError(refusal)
+        figures = merger_bench.run(persons=persons, say=self.stdout.write)
+        self.stdout.write(merger_bench.figures_line(figures))
+        if not figures["balances_match"] or figures["blocking_findings"]:
+            self.stderr.write("试导入有阻断问题，或导入后账户余额合计与数据包清单不一致！")
+            sys.exit(1)  # the figures stay the last line of the output
 
     # --- bank result file -------------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ formatted as text by the database. It writes nothing in the register: run twice,
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import tempfile
@@ -66,7 +67,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from agencies.errors import DomainError
@@ -194,7 +195,9 @@ def _stream(query: _Query) -> Iterator[tuple]:
         while rows := cursor.fetchmany(FETCH_ROWS):
             yield from rows
     finally:
-        cursor.close()
+        # A failed transaction takes the cursor with it: the failure that got us here is what is raised.
+        with contextlib.suppress(DatabaseError, connection.Database.Error):
+            cursor.close()
 
 
 @dataclass
@@ -493,7 +496,8 @@ def package_export(
                         if progress is not None:
                             progress(done, total)
 
-                    rows: Iterable = _stream(query)
+                    stream = _stream(query)
+                    rows: Iterable = stream
                     if name == layout.PERSONS:
                         rows = _person_rows(rows)
                     elif name == layout.ACCOUNTS:
@@ -503,7 +507,10 @@ def package_export(
                     elif name == layout.RECIPIENTS:
                         rows = _recipient_rows(rows)
                     report(0)
-                    written = writer.write_rows(name, _reporting(rows, report))
+                    try:
+                        written = writer.write_rows(name, _reporting(rows, report))
+                    finally:
+                        stream.close()  # the server-side cursor now, not when the generator is collected
                     if name == layout.PERSONS:
                         totals.persons = written
                     elif name == layout.RECIPIENTS:

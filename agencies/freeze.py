@@ -31,6 +31,9 @@ MARKER = "PENSION_FROZEN:"
 PG_FUNCTION = "pension_freeze_refuse"
 PG_SETTING = "pension.freeze_bypass"
 SQLITE_FUNCTION = "pension_freeze_bypass"
+SQLITE_REFUSE = "pension_freeze_refuse"
+# What sqlite3 says when a Python function called by SQL raises (the exception itself is not kept).
+SQLITE_FUNCTION_RAISED = "user-defined function raised exception"
 # Apps whose tables are never guarded: the merger keeps its own staging and project rows.
 UNGUARDED_APPS = frozenset({"migration"})
 
@@ -116,7 +119,7 @@ def _trigger_sql(
         )
     return (
         f"CREATE TRIGGER {_quote(connection, name)} BEFORE {op} ON {_quote(connection, table)} FOR EACH ROW "
-        f"WHEN (({hit}) AND {SQLITE_FUNCTION}() = 0) BEGIN SELECT RAISE(ABORT, {message}); END"
+        f"WHEN (({hit}) AND {SQLITE_FUNCTION}() = 0) BEGIN SELECT {SQLITE_REFUSE}({message}); END"
     )
 
 
@@ -226,7 +229,9 @@ def frozen_message(label: str) -> str:
 
 def frozen_refusal(exc: BaseException) -> DomainError | None:
     """The clerk's refusal for a database error raised by a freeze guard (psycopg2: InternalError; SQLite:
-    IntegrityError), or None for any other error."""
+    OperationalError), or None for any other error."""
+    if SQLITE_FUNCTION_RAISED in str(exc) and getattr(_local, "refused", None) is not None:
+        return Conflict(frozen_message(_local.refused), code="frozen")
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -266,10 +271,19 @@ def _sqlite_wipe_passes(execute, sql, params, many, context):
     return execute(sql, params, many, context)
 
 
+def sqlite_refuse(message: str) -> None:
+    """The SQLite guard's refusal. Raised from a function rather than by RAISE(ABORT): SQLite reports that
+    as a constraint failure (IntegrityError), which services read as "someone else got there first"; sqlite3
+    keeps only a fixed text of a function's exception, so the label waits here for ``frozen_refusal``."""
+    _local.refused = message[len(MARKER) :] if message.startswith(MARKER) else message
+    raise RuntimeError(message)
+
+
 def register_sqlite_function(sender, connection: BaseDatabaseWrapper, **kwargs) -> None:
-    """``connection_created``: give every SQLite connection the function the guard triggers call."""
+    """``connection_created``: give every SQLite connection the functions the guard triggers call."""
     if connection.vendor == "sqlite":
         connection.connection.create_function(SQLITE_FUNCTION, 0, sqlite_bypass_on)
+        connection.connection.create_function(SQLITE_REFUSE, 1, sqlite_refuse)
         if _sqlite_wipe_passes not in connection.execute_wrappers:
             connection.execute_wrappers.append(_sqlite_wipe_passes)
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("contributions/", include("contributions.urls")),
     path("funds/", include("funds.urls")),
     path("benefits/", include("benefits.urls")),
+    path("merger/", include("migration.urls")),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

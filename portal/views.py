@@ -23,6 +23,8 @@ from enrollment.models import ApplicationKind, ApplicationStatus
 from funds import reconciliation, selectors_bank
 from funds.models import ResultCode
 from funds.selectors_funds import previous_month, sweep_checks
+from migration import selectors as merger_selectors
+from migration.models import Step, StepState
 
 # The oldest first, as many as a clerk works through in a sitting; the counts give the whole size.
 WORKLIST_SHOWN = 100
@@ -178,6 +180,17 @@ def _payroll_of_the_month(user) -> list[dict]:
     ]
 
 
+def _merger_card(user) -> dict | None:
+    """For the city supervisor: the district mergers in their jurisdiction, and how many are not yet cut over."""
+    if not can(user, Action.RUN_MERGER) or scope_prefix(user) is None:
+        return None
+    projects = merger_selectors.project_list(user=user)
+    return {
+        "total": projects.count(),
+        "open": projects.exclude(steps__step=Step.CUTOVER, steps__state=StepState.DONE).count(),
+    }
+
+
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
@@ -196,6 +209,7 @@ def home(request: HttpRequest) -> HttpResponse:
         # The bank items go with the benefits items: the page has one panel of money worklists.
         "benefit_items": _benefit_items(user) + _bank_items(user) + _fund_items(user),
         "payroll_of_the_month": _payroll_of_the_month(user),
+        "merger": _merger_card(user),
     }
     if context["may_register"]:
         # What this clerk sent up and is still waiting on, so they can answer the resident who asks.

@@ -45,6 +45,8 @@ from enrollment.models import (
 )
 from enrollment.pinyin import name_initials
 from funds.demo import BankDemo, seed_bank
+from migration.demo import seed_merger
+from migration.models import MergerProject
 
 # Every date in the demo is counted back from here, so the same seed gives the same data on any day.
 REFERENCE_DATE = dt.date(2026, 11, 1)
@@ -950,6 +952,7 @@ class Command(BaseCommand):
         # After the benefits: a settled deduction posts contributions of the reference year, which needs the past
         # years' interest settled first.
         bank = self.seed_bank()
+        merger = self.seed_merger()
         total = InsuredPerson.objects.count()
         if added:
             self.stdout.write(
@@ -965,6 +968,10 @@ class Command(BaseCommand):
             self.print_benefits(benefits)
         if bank is not None:
             self.print_bank(bank)
+        if merger is not None:
+            self.stdout.write(
+                f"并轨项目（草稿，待演示各步骤）：{merger.name}，切换日期 {merger.cutover_date:%Y-%m-%d}。"
+            )
         self.print_logins()
 
     def seed_benefits(self, *, new_contributions: bool) -> BenefitsDemo | None:
@@ -1003,6 +1010,14 @@ class Command(BaseCommand):
             village_code=DEMO_VILLAGE,
             issue_deduct=deduct_batch_issue,
         )
+
+    def seed_merger(self) -> MergerProject | None:
+        """A draft merger 新北区 → 常州市本级 with the identity place mapping, its steps left to the demo user."""
+        supervisor = User.objects.filter(username="city_supervisor").first()
+        if supervisor is None:
+            self.stderr.write("未找到演示账号 city_supervisor，未生成并轨演示项目。")
+            return None
+        return seed_merger(reference_date=REFERENCE_DATE, city_supervisor=supervisor)
 
     def print_bank(self, report: BankDemo) -> None:
         if report.partners:

@@ -26,6 +26,7 @@ import datetime as dt
 import importlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -623,6 +624,47 @@ def prepare_project(*, places: Places, calendar: Calendar, say: Say):
     return project, notes
 
 
+class PhaseClock:
+    """Where a step's time goes: samples the running step's phase (which the services report outside their
+    chunks' transactions) from a connection of its own, and adds up the seconds each phase was seen."""
+
+    def __init__(self, project, *, every: float = 0.2) -> None:
+        self.project_id = project.pk
+        self.every = every
+        self.seconds: dict[str, dict[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PhaseClock:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        from django.db import connections
+
+        from migration.models import MergerStep, StepState
+
+        last = time.monotonic()
+        try:
+            while not self._stop.wait(self.every):
+                now = time.monotonic()
+                running = MergerStep.objects.filter(project_id=self.project_id, state=StepState.RUNNING)
+                for step, phase in running.values_list("step", "phase"):
+                    # A phase is the step's own words ("核查 3/20" is the test-load's third check of twenty).
+                    phases = self.seconds.setdefault(step, {})
+                    phases[phase] = phases.get(phase, 0.0) + (now - last)
+                last = now
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    def rounded(self) -> dict[str, dict[str, float]]:
+        return {step: {p: round(s, 1) for p, s in phases.items()} for step, phases in self.seconds.items()}
+
+
 def _timed(label: str, say: Say, work: Callable[[], object]) -> tuple[object, float]:
     started = time.monotonic()
     result = work()
@@ -689,6 +731,32 @@ def run(*, persons: int, say: Say) -> dict:
     import_run = optional("migration.importer", "import_run")
 
     load_before = os.getloadavg()[0]  # other work on the machine slows the run: say so beside the figures
+    with PhaseClock(project) as clock:
+        figures = _steps(
+            project=project,
+            actor=actor,
+            say=say,
+            services=(package_export, testload_start, testload_run, import_start, import_run),
+        )
+    load_after = os.getloadavg()[0]
+    phases = clock.rounded()
+    for step, spent in phases.items():
+        say(f"  {step} 各阶段（秒，每 {clock.every} 秒采样）：{spent}")
+    return {
+        "bench": "merger",
+        "persons": persons,
+        **figures,
+        "phases": phases,
+        "notes": notes,
+        "load_before": round(load_before, 2),
+        "load_after": round(load_after, 2),
+        "cpus": os.cpu_count(),
+    }
+
+
+def _steps(*, project, actor, say: Say, services: tuple) -> dict:
+    """Export, test-load and import, each timed; the balances proved after the import."""
+    package_export, testload_start, testload_run, import_start, import_run = services
     package, export_seconds = _timed("导出", say, lambda: package_export(actor=actor, project=project))
     manifest = package.manifest or {}
     say(f"  数据包 {package.file_name}：{package.size / 1e6:.1f} MB，SHA-256 {package.sha256[:16]}…")
@@ -716,7 +784,6 @@ def run(*, persons: int, say: Say) -> dict:
 
         imported, import_seconds = _timed("正式导入", say, do_import)
         imported.refresh_from_db()
-    load_after = os.getloadavg()[0]
 
     expected = Decimal(str((manifest.get("totals") or {}).get("account_balance", "0")))
     balances_match = False
@@ -738,8 +805,6 @@ def run(*, persons: int, say: Say) -> dict:
     plus = testload_seconds + import_seconds
     total = export_seconds + testload_seconds + import_seconds
     return {
-        "bench": "merger",
-        "persons": persons,
         "rows": rows,
         "seconds": {
             "export": round(export_seconds, 2),
@@ -757,10 +822,6 @@ def run(*, persons: int, say: Say) -> dict:
         "warnings": loaded.warning_count,
         "finding_counts": loaded.counts,
         "package_mb": round(package.size / 1e6, 1),
-        "notes": notes,
-        "load_before": round(load_before, 2),
-        "load_after": round(load_after, 2),
-        "cpus": os.cpu_count(),
     }
 
 

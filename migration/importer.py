@@ -75,6 +75,7 @@ DEFAULT_CHUNK = 20_000
 DEFAULT_DIVISOR = 139
 CERTIFICATE = "并轨迁入"
 KEYS_TABLE = "merger_import_keys"
+PLAN = "plan"  # the ImportChunk row that keeps the run's chunk size in its number
 
 SP = StagedPerson._meta.db_table
 SA = StagedAccount._meta.db_table
@@ -233,6 +234,17 @@ def _chunk(run: ImportRun, phase: str, number: int, work: Callable[[], int]) -> 
     return True
 
 
+def _chunk_size(run: ImportRun, wanted: int) -> int:
+    """The chunk size the run started with (kept as its ``plan`` row): a resumed run's chunk numbers must
+    mean the same lines as before, whatever size the resuming call asks for."""
+    with transaction.atomic():
+        ImportRun.objects.select_for_update().filter(pk=run.pk).values_list("pk", flat=True).first()
+        plan = ImportChunk.objects.filter(run=run, phase=PLAN).first()
+        if plan is None:
+            plan = ImportChunk.objects.create(run=run, phase=PLAN, number=max(1, wanted))
+    return plan.number
+
+
 def import_run(run_id: int, *, chunk_size: int = DEFAULT_CHUNK) -> ImportRun:
     """Do (or finish) the import. Killed at any point and run again, it completes and duplicates nothing."""
     run = ImportRun.objects.select_related(
@@ -258,10 +270,10 @@ def import_run(run_id: int, *, chunk_size: int = DEFAULT_CHUNK) -> ImportRun:
             cutover_month=project.cutover_date.replace(day=1),
             now=timezone.now(),
         )
-        ranges = _line_ranges(run.testload_id, chunk_size)
+        ranges = _line_ranges(run.testload_id, _chunk_size(run, chunk_size))
         step_progress(
             step,
-            done=ImportChunk.objects.filter(run=run).count(),
+            done=ImportChunk.objects.filter(run=run).exclude(phase=PLAN).count(),
             total=len(ranges) * len(PHASES) + 1,
         )
         for phase, label in PHASES:

@@ -37,7 +37,8 @@ def test_bench_merger_moves_every_person_and_proves_the_balances():
     figures = json.loads(out.getvalue().strip().splitlines()[-1])
     # then: 50 persons, one in five a recipient (i = 0, 5, …, 45), ten years each, a tier choice for the odd
     # contributors (25 odd numbers below 50, less the 5 odd multiples of five)
-    assert figures["bench"] == "merger" and figures["persons"] == 50
+    assert figures["bench"] == "merger" and figures["persons"] == 50 and figures["legacy"] is False
+    assert figures["persons_rehomed"] == 50 and figures["persons_created"] == 0
     assert figures["rows"] == {
         "persons.csv": 50,
         "accounts.csv": 50,
@@ -61,3 +62,23 @@ def test_bench_merger_moves_every_person_and_proves_the_balances():
     assert Contribution.objects.count() == 500
     project = MergerProject.objects.get()
     assert project.steps.get(step="import").state == StepState.DONE
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_bench_merger_from_a_legacy_package_creates_everyone_with_the_same_money():
+    # when: the register forgets the source after the export, so the import creates every person
+    out = io.StringIO()
+    call_command("bench", "merger", "--persons", "20", "--legacy", stdout=out)
+    figures = json.loads(out.getvalue().strip().splitlines()[-1])
+    # then
+    assert figures["legacy"] is True
+    assert figures["persons_created"] == 20 and figures["persons_rehomed"] == 0
+    assert figures["rows"]["contributions.csv"] == 200
+    assert figures["blocking_findings"] == 0 and figures["balances_match"] is True
+    # The opening entries of the new accounts carry exactly the manifest's money.
+    ledger_total = sum(LedgerEntry.objects.values_list("amount", flat=True), Decimal("0.00"))
+    assert ledger_total == Decimal(figures["balance_expected"])
+    target = PoolingRegion.objects.get(code=bench.TARGET_CODE)
+    assert IndividualAccount.objects.filter(pooling_region=target).count() == 20
+    assert Contribution.objects.count() == 200

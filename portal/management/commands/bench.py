@@ -176,6 +176,11 @@ class Command(BaseCommand):
 
         merger = sub.add_parser("merger", help="并轨：导出、试导入、正式导入")
         merger.add_argument("--persons", type=int, default=300_000, help="源统筹区参保人数（每人十年缴费记录）")
+        merger.add_argument(
+            "--legacy",
+            action="store_true",
+            help="数据包视为旧系统导出：导出后从登记库清除源区人员，导入时全部新建（否则为本系统内迁入）",
+        )
 
     def handle(self, *args: object, which: str, **options) -> None:
         if connection.vendor != "postgresql":
@@ -194,7 +199,7 @@ class Command(BaseCommand):
 
     # --- district merger ------------------------------------------------------------------------------
 
-    def _merger(self, *, persons: int, **_) -> None:
+    def _merger(self, *, persons: int, legacy: bool, **_) -> None:
         from migration import bench as merger_bench  # the merger's data and figures live with the merger
 
         if persons < 1:
@@ -202,7 +207,7 @@ class Command(BaseCommand):
         refusal = merger_bench.refuse_foreign_data()
         if refusal:
             raise CommandError(refusal)
-        figures = merger_bench.run(persons=persons, say=self.stdout.write)
+        figures = merger_bench.run(persons=persons, legacy=legacy, say=self.stdout.write)
         self.stdout.write(merger_bench.figures_line(figures))
         if not figures["balances_match"] or figures["blocking_findings"]:
             self.stderr.write("试导入有阻断问题，或导入后账户余额合计与数据包清单不一致！")

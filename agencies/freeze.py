@@ -16,6 +16,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -29,6 +30,7 @@ TRIGGER_PREFIX = "freeze_guard_"
 # What a refusal's database error carries, followed by the freeze's label (read by ``frozen_refusal``).
 MARKER = "PENSION_FROZEN:"
 PG_FUNCTION = "pension_freeze_refuse"
+PG_CHILD_FUNCTION = "pension_freeze_refuse_child"
 PG_SETTING = "pension.freeze_bypass"
 SQLITE_FUNCTION = "pension_freeze_bypass"
 SQLITE_REFUSE = "pension_freeze_refuse"
@@ -65,6 +67,45 @@ def guarded_tables() -> list[tuple[str, str]]:
         if getattr(field, "concrete", False) and field.model is model:
             found[meta.db_table] = field.column
     return sorted(found.items())
+
+
+@dataclass(frozen=True)
+class ChildTable:
+    """A table without a region code of its own whose rows belong to a guarded row (``SCOPE_FIELD`` of the
+    form ``<foreign key>__region_code``): a special group of a person, a check of an award, a ledger entry."""
+
+    table: str
+    fk_column: str
+    parent_table: str
+    parent_pk: str
+    parent_column: str
+
+
+def guarded_children() -> list[ChildTable]:
+    direct = dict(guarded_tables())
+    found: list[ChildTable] = []
+    for model in apps.get_models():
+        meta = model._meta
+        if meta.app_label in UNGUARDED_APPS or meta.proxy or not meta.managed or meta.db_table in direct:
+            continue
+        if model.__name__.startswith("Historical") and hasattr(model, "history_object"):
+            continue
+        parts = str(getattr(model, "SCOPE_FIELD", "") or "").split("__")
+        if len(parts) != 2:
+            continue
+        try:
+            fk = meta.get_field(parts[0])
+        except Exception:  # noqa: BLE001 - FieldDoesNotExist: not a path this guard follows
+            continue
+        if not (fk.many_to_one or fk.one_to_one) or not getattr(fk, "concrete", False):
+            continue
+        parent = fk.related_model._meta
+        if direct.get(parent.db_table) != parent.get_field(parts[1]).column:
+            continue
+        found.append(
+            ChildTable(meta.db_table, fk.column, parent.db_table, fk.target_field.column, direct[parent.db_table])
+        )
+    return sorted(found, key=lambda child: child.table)
 
 
 # --- the triggers ----------------------------------------------------------------------------------
@@ -123,6 +164,63 @@ def _trigger_sql(
     )
 
 
+# PostgreSQL allows no subquery in a trigger's WHEN: a child's row looks its parent up in the function, which
+# runs only while a freeze is live and only on these few tables. Arguments: the message, the child's foreign
+# key column, the parent's table, primary key and code column, then the prefixes.
+PG_CHILD_FUNCTION_SQL = f"""
+CREATE OR REPLACE FUNCTION {PG_CHILD_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  code text;
+  r jsonb;
+  checked jsonb[] := ARRAY[]::jsonb[];
+BEGIN
+  IF TG_OP <> 'INSERT' THEN checked := checked || to_jsonb(OLD); END IF;
+  IF TG_OP <> 'DELETE' THEN checked := checked || to_jsonb(NEW); END IF;
+  FOREACH r IN ARRAY checked LOOP
+    EXECUTE format('SELECT %I FROM %I WHERE %I = $1', TG_ARGV[4], TG_ARGV[2], TG_ARGV[3])
+      INTO code USING (r ->> TG_ARGV[1])::bigint;
+    IF code IS NOT NULL THEN
+      FOR i IN 5 .. TG_NARGS - 1 LOOP
+        IF code LIKE TG_ARGV[i] || '%' THEN
+          RAISE EXCEPTION USING MESSAGE = TG_ARGV[0];
+        END IF;
+      END LOOP;
+    END IF;
+  END LOOP;
+  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+  RETURN NEW;
+END $fn$
+"""
+
+
+def _child_trigger_sql(
+    connection: BaseDatabaseWrapper, *, name: str, child: ChildTable, op: str, label: str, prefixes: list[str]
+) -> str:
+    message = _literal(f"{MARKER}{label}")
+    head = f"CREATE TRIGGER {_quote(connection, name)} BEFORE {op} ON {_quote(connection, child.table)} FOR EACH ROW "
+    if connection.vendor == "postgresql":
+        args = ", ".join(
+            _literal(arg)
+            for arg in (child.fk_column, child.parent_table, child.parent_pk, child.parent_column, *prefixes)
+        )
+        return (
+            f"{head}WHEN (current_setting({_literal(PG_SETTING)}, true) IS DISTINCT FROM 'on') "
+            f"EXECUTE FUNCTION {PG_CHILD_FUNCTION}({message}, {args})"
+        )
+    parent_code = f"p.{_quote(connection, child.parent_column)}"
+
+    def owned(row: str) -> str:
+        matches = " OR ".join(f"{parent_code} LIKE {_literal(prefix + '%')}" for prefix in prefixes)
+        return (
+            f"EXISTS (SELECT 1 FROM {_quote(connection, child.parent_table)} p "
+            f"WHERE p.{_quote(connection, child.parent_pk)} = {row}.{_quote(connection, child.fk_column)} "
+            f"AND ({matches}))"
+        )
+
+    hit = {"INSERT": owned("NEW"), "DELETE": owned("OLD")}.get(op) or f"{owned('OLD')} OR {owned('NEW')}"
+    return f"{head}WHEN (({hit}) AND {SQLITE_FUNCTION}() = 0) BEGIN SELECT {SQLITE_REFUSE}({message}); END"
+
+
 def _live_groups() -> list[tuple[str, list[str]]]:
     """The live freezes as (label, prefixes), one group per label."""
     from agencies.models import RegionFreeze
@@ -166,6 +264,16 @@ def guards_sync(*, using: str = DEFAULT_DB_ALIAS) -> int:
                             label=label,
                             prefixes=prefixes,
                         )
+                    )
+                    created += 1
+        if connection.vendor == "postgresql":
+            cursor.execute(PG_CHILD_FUNCTION_SQL)
+        for child in guarded_children():
+            for number, (label, prefixes) in enumerate(groups):
+                for short, op in _OPS:
+                    name = f"{TRIGGER_PREFIX}{short}{number}_{child.table}"[:63]
+                    cursor.execute(
+                        _child_trigger_sql(connection, name=name, child=child, op=op, label=label, prefixes=prefixes)
                     )
                     created += 1
     return created

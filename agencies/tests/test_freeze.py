@@ -1,5 +1,7 @@
 """数据封存: the database refuses every write under a frozen prefix, whatever path it takes, and nothing else."""
 
+import datetime as dt
+
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -14,12 +16,13 @@ from agencies.freeze import (
     frozen_label_for,
     frozen_prefixes,
     frozen_refusal,
+    guarded_children,
     guarded_tables,
     guards_sync,
 )
-from agencies.models import Region, RegionFreeze, RegionLevel
+from agencies.models import Region, RegionFreeze, RegionLevel, Role
 from agencies.tests.factories import RegionFactory, region_line
-from enrollment.models import InsuredPerson
+from enrollment.models import InsuredPerson, SpecialGroup, SpecialGroupMembership
 from enrollment.tests.factories import make_person
 from portal.middleware import FrozenRefusalMiddleware
 
@@ -66,8 +69,12 @@ def test_a_freeze_guards_every_table_with_a_region_code(people):
     assert tables["funds_individualaccount"] == "region_code"
     assert not any(name.startswith(("migration_", "enrollment_historical")) for name in tables)
     assert "agencies_regionfreeze" not in tables
+    children = {child.table: child for child in guarded_children()}
+    assert children["enrollment_specialgroupmembership"].parent_table == "enrollment_insuredperson"
+    assert children["funds_ledgerentry"].fk_column == "account_id"
+    assert not set(children) & set(tables)
     # Three triggers (insert, update, delete) per table for the one label.
-    assert len(_existing_triggers(connection)) == 3 * len(tables)
+    assert len(_existing_triggers(connection)) == 3 * (len(tables) + len(children))
     assert frozen_prefixes() == ["320411"]
     assert frozen_label_for("320411101201") == LABEL
     assert frozen_label_for("320412101201") is None
@@ -104,6 +111,32 @@ def test_orm_writes_under_the_prefix_are_refused_and_elsewhere_pass(places, peop
     InsuredPerson.objects.filter(pk=open_.pk).update(name="王改名")
     make_person(open_place.village, name="新参保")
     assert InsuredPerson.objects.filter(village=open_place.village).count() == 2
+
+
+@pytest.mark.django_db
+def test_rows_that_belong_to_a_frozen_row_are_frozen_with_it(places, people):
+    frozen, open_ = people
+    clerk = places[0].staff(Role.COUNTY_CLERK)
+    membership = SpecialGroupMembership.objects.create(
+        person=frozen, group=SpecialGroup.SUBSISTENCE, certified_on=dt.date(2014, 1, 1), recorded_by=clerk
+    )
+    freeze_set(prefixes=["320411"], label=LABEL, reference="merger:3")
+
+    def add():
+        SpecialGroupMembership.objects.create(
+            person=frozen, group=SpecialGroup.SEVERE_DISABILITY, certified_on=dt.date(2015, 1, 1), recorded_by=clerk
+        )
+
+    assert refused(add).message == MESSAGE
+    refused(lambda: SpecialGroupMembership.objects.filter(pk=membership.pk).update(certifying_department="民政"))
+    refused(lambda: SpecialGroupMembership.objects.filter(pk=membership.pk).delete())
+    # handing the row to a frozen person is a write to the frozen area too
+    other = SpecialGroupMembership.objects.create(
+        person=open_, group=SpecialGroup.SUBSISTENCE, certified_on=dt.date(2014, 1, 1), recorded_by=clerk
+    )
+    refused(lambda: SpecialGroupMembership.objects.filter(pk=other.pk).update(person=frozen))
+    SpecialGroupMembership.objects.filter(pk=other.pk).update(certifying_department="民政")
+    assert SpecialGroupMembership.objects.filter(person=frozen).count() == 1
 
 
 @pytest.mark.django_db

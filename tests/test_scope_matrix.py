@@ -95,6 +95,9 @@ from funds.services import Posting, account_open, ledger_post
 from funds.statementfile import CREDIT, DEBIT, Entry
 from funds.statementfile import write as statement_file
 from funds.tests.bank_factories import issue_deduct, result_file
+from migration.models import MergerPackage, MergerProject, MergerStep, PackageOrigin, Step
+from migration.models import TestLoad as MergerTestLoad
+from migration.services import project_create
 
 pytestmark = pytest.mark.django_db
 
@@ -387,6 +390,42 @@ def _funds(line: RegionLine, partner: BankPartner) -> dict[type[models.Model], m
     }
 
 
+# The merger records are made for both cities: a project joining the line's pooling region into a neighbour's.
+MERGER_NAME = "并轨项目"
+
+
+def _merger(line: RegionLine, label: str, county: str) -> dict[type[models.Model], models.Model]:
+    """A project by the line's city supervisor (the line's pooling region into a neighbouring county's, same city),
+    a package kept for it and a test-load of that package."""
+    neighbour = region_line(county=county, township="101", village="201", city=line.city.code[:4])
+    supervisor = line.staff(Role.CITY_SUPERVISOR)
+    project = project_create(
+        actor=supervisor,
+        name=label + MERGER_NAME,
+        source_pooling_region=line.pooling_region,
+        target_pooling_region=neighbour.pooling_region,
+        cutover_date=dt.date(2027, 1, 1),
+        source_tiers_until=dt.date(2027, 6, 30),
+        deemed_years_until=dt.date(2027, 1, 1),
+    )
+    package = MergerPackage.objects.create(
+        project=project,
+        origin=PackageOrigin.UPLOAD,
+        file=SimpleUploadedFile(f"{label}.zip", b"PK\x05\x06" + b"\x00" * 18),
+        file_name=f"{label}数据包.zip",
+        size=22,
+        sha256=label.encode().hex().ljust(64, "0")[:64],
+        created_by=supervisor,
+    )
+    load = MergerTestLoad.objects.create(project=project, package=package, started_by=supervisor)
+    return {
+        MergerProject: project,
+        MergerStep: MergerStep.objects.get(project=project, step=Step.EXPORT),
+        MergerPackage: package,
+        MergerTestLoad: load,
+    }
+
+
 @pytest.fixture
 def world() -> World:
     home = region_line(county="320412", township="101", village="201")
@@ -457,6 +496,7 @@ def world() -> World:
     foreign_funds = _funds(foreign, foreign_bank[BankPartner])
     make_policy(home, valid_from=dt.date(2024, 1, 1))  # the tiers the home payers choose (earlier years are paid)
     home_bank = _bank(home, "本地", "H001")
+    foreign_merger = _merger(foreign, "境外", "320116")
     return World(
         home=home,
         foreign=foreign,
@@ -478,6 +518,7 @@ def world() -> World:
             **foreign_benefits,
             **foreign_bank,
             **foreign_funds,
+            **foreign_merger,
             "applicant": applicant,
         },
         home_objects={**home_benefits, **home_bank},
@@ -501,9 +542,11 @@ def _foreign_markers(world: World) -> list[str]:
     payers = BankBatchLine.objects.filter(batch=world.objects[BankBatch])
     bank = [f"境外{BANK_NAME}", world.objects[BankBatch].batch_no, *(f"境外{name}" for name in (PAYER, POOR_PAYER))]
     funds = [FOREIGN_INCOME_NO, FOREIGN_FISCAL_NO, FOREIGN_FINANCE_DOC, world.objects[FinanceConfirmation].reference]
+    merger = [f"境外{MERGER_NAME}", world.objects[MergerPackage].file_name]
     return [
         *bank,
         *funds,
+        *merger,
         *(payer.id_number for payer in payers),
         FOREIGN_NAME,
         FOREIGN_APPLICANT,
@@ -611,3 +654,44 @@ def test_admin_pages_are_scoped(world):
     foreign_page = client.get(f"/admin/enrollment/insuredperson/{world.objects[InsuredPerson].pk}/change/")
     assert foreign_page.status_code == 302  # the admin's "no such object" answer, never the record
     assert FOREIGN_NAME not in client.get(foreign_page["Location"], follow=True).content.decode()
+
+
+MERGER_PAGES = ("project_detail", "events", "mapping", "survey")
+
+
+def test_merger_pages_answer_the_city_supervisor_only(world):
+    """At home: the city supervisor opens every merger page; a county clerk, a township clerk and a supervisor of
+    another city get 403 on the lists and 404 on the project's pages (the project's place is the city)."""
+    from django.urls import reverse
+
+    merger = _merger(world.home, "本地", "320411")
+    project, package, load = merger[MergerProject], merger[MergerPackage], merger[MergerTestLoad]
+    urls = [reverse(f"migration:{name}", args=[project.pk]) for name in MERGER_PAGES]
+    urls += [
+        reverse("migration:step_progress", args=[merger[MergerStep].pk]),
+        reverse("migration:package_download", args=[package.pk]),
+        reverse("migration:testload_detail", args=[load.pk]),
+    ]
+    lists = [reverse("migration:project_list"), reverse("migration:project_create")]
+
+    supervisor = _client_for(world, Role.CITY_SUPERVISOR)
+    for url in urls + lists:
+        assert supervisor.get(url).status_code == 200, url
+    assert "本地并轨项目" in supervisor.get(lists[0]).content.decode()
+
+    outsiders = {
+        Role.COUNTY_CLERK: _client_for(world, Role.COUNTY_CLERK),
+        Role.TOWNSHIP_CLERK: _client_for(world, Role.TOWNSHIP_CLERK),
+        "other city": Client(),
+    }
+    outsiders["other city"].force_login(world.foreign.staff(Role.CITY_SUPERVISOR))
+    for who, client in outsiders.items():
+        for url in lists:
+            response = client.get(url)
+            if who == "other city":
+                assert response.status_code == 200 and "本地并轨项目" not in response.content.decode(), (who, url)
+            else:
+                assert response.status_code == 403, (who, url)
+        for url in urls:
+            assert client.get(url).status_code == 404, (who, url)
+        assert client.post(reverse("migration:freeze_apply", args=[project.pk])).status_code == 404, who

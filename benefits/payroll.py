@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from agencies.closing import require_open
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion
 from agencies.money import FEN, ZERO
@@ -200,6 +201,7 @@ def payroll_prepare(*, actor, pooling_region: PoolingRegion, month: dt.date) -> 
         raise NotPermitted()
     require_covers(actor, pooling_region)
     month = calc.month_of(month)
+    require_open(pooling_region, month)
     with transaction.atomic():
         run, created = PayrollRun.objects.select_for_update().get_or_create(
             pooling_region=pooling_region,

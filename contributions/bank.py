@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from agencies.closing import require_open
 from agencies.errors import DomainError
 from agencies.models import PoolingRegion
 from contributions import policy as rules
@@ -63,6 +64,7 @@ def deduct_batch_issue(
     has a tier for the year, and is not paid for it, not in another live DEDUCT batch of the year, and not
     government-paid (代缴 people are not in it, by the contract). The amount is the tier, less nothing."""
     issued_on = issued_on or timezone.localdate()
+    require_open(pooling_region, issued_on)
     year_policy = selectors.policy_for_year(pooling_region=pooling_region, year=year)
     places, place_params = _pooling_region_filter(pooling_region)
     sql = f"""

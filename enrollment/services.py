@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from agencies.closing import require_open
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import Region, RegionLevel
 from agencies.permissions import Action, can, require
@@ -182,6 +183,7 @@ def registration_submit(
     if village.level != RegionLevel.VILLAGE:
         raise DomainError("请选择户籍所在的村（社区）。", code="invalid", field="village")
     _require_in_scope(actor, village.code)
+    require_open(village.effective_pooling_region(), today)
     identity = _parse_id(id_number, for_registration=True, today=today)
     name = _clean_name(data.get("name", ""))
     fields = _clean_person_fields(data)

@@ -77,9 +77,26 @@ def project_imports(project: MergerProject) -> QuerySet[ImportRun]:
     return ImportRun.objects.filter(project=project).select_related("package", "started_by").order_by("-id")
 
 
+ACTION_LABELS = {
+    "create": "新建项目",
+    "start": "开始",
+    "finish": "完成",
+    "fail": "失败",
+    "reset": "重置",
+    "lift": "解除封存",
+}
+STATE_LABELS = dict(StepState.choices)
+
+
 def project_events(project: MergerProject, limit: int | None = EVENTS_SHOWN) -> list[MergerEvent]:
+    """Newest first, each with its action and states in words (other actions, such as a freeze lifted, as named)."""
     events = MergerEvent.objects.filter(project=project).select_related("actor").order_by("-at", "-id")
-    return list(events[:limit] if limit else events)
+    rows = list(events[:limit] if limit else events)
+    for event in rows:
+        event.action_label = ACTION_LABELS.get(event.action, event.action)
+        event.from_label = STATE_LABELS.get(event.from_state, event.from_state)
+        event.to_label = STATE_LABELS.get(event.to_state, event.to_state)
+    return rows
 
 
 def project_mappings(project: MergerProject) -> QuerySet[PlaceMapping]:

@@ -487,3 +487,55 @@ def test_a_claim_is_made_in_the_browser_and_the_first_month_is_paid(page, agent)
     expect(page.locator("body")).to_contain_text(run.funding_request_number)
     expect(page.locator("body")).to_contain_text(str(run.total))
     assert page.js_errors == []
+
+
+def test_a_city_supervisor_follows_a_merger_on_its_project_page(page):
+    from playwright.sync_api import expect
+
+    from migration.models import Step
+    from migration.services import project_create, step_finish, step_progress, step_start
+
+    # given: 新北区 joining 常州市本级, settled and frozen, its export a third of the way through
+    source = region_line(county="320411", township="101", village="201")
+    target = region_line(county="320402", township="101", village="201")
+    for line, name in ((source, "新北区"), (target, "常州市本级")):
+        line.pooling_region.name = name
+        line.pooling_region.save()
+    source.city.name = "常州市"
+    source.city.save()
+    supervisor = source.staff(Role.CITY_SUPERVISOR, username="city_supervisor")
+    project = project_create(
+        actor=supervisor,
+        name="新北区并入常州市本级",
+        source_pooling_region=source.pooling_region,
+        target_pooling_region=target.pooling_region,
+        cutover_date=dt.date(2027, 1, 1),
+        source_tiers_until=dt.date(2027, 6, 30),
+        deemed_years_until=dt.date(2027, 1, 1),
+    )
+    for step in (Step.SETTLE, Step.FREEZE):
+        step_start(project, step, actor=supervisor)
+        step_finish(project, step, actor=supervisor, summary="已完成")
+    row = step_start(project, Step.EXPORT, actor=supervisor, total=81234, phase="persons.csv")
+    step_progress(row, done=27078)
+
+    # when: the supervisor opens the project from the home page's card
+    _sign_in(page, supervisor)
+    page.click("#merger-card >> text=并轨项目")
+    page.click("text=新北区并入常州市本级")
+
+    # then: the seven steps in order, the export with its progress bar, polling while it runs
+    steps = page.locator("li.merger-step h2")
+    expect(steps).to_have_count(7)
+    expect(steps.nth(0)).to_have_text("1. 源统筹区结算核对")
+    expect(steps.nth(6)).to_have_text("7. 系统切换")
+    export = page.locator("#step-export")
+    expect(export.locator("progress")).to_have_attribute("value", "27078")
+    expect(export).to_contain_text("33% · 27078 / 81234 · persons.csv")
+    expect(page.locator("#step-freeze [data-state=done]")).to_be_visible()
+
+    # when the export moves on, the bar follows without a reload
+    step_progress(row, done=54156)
+    expect(export).to_contain_text("66% · 54156 / 81234", timeout=8_000)
+    _shot(page, "merger_project.png")
+    assert page.js_errors == []

@@ -1,11 +1,26 @@
 """Celery tasks of the merger: take ids, call one service; nothing else. Queued by the pages after their request
 commits; each service records its own progress and failure on the project's step."""
 
+import datetime as dt
+import logging
+
 from celery import shared_task
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from migration import export, importer, testload
-from migration.models import MergerProject
+from migration.models import (
+    ImportRun,
+    ImportStatus,
+    MergerProject,
+    MergerStep,
+    Step,
+    StepState,
+    TestLoad,
+    TestLoadStatus,
+)
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="migration.export_package", acks_late=True)
@@ -29,3 +44,34 @@ def run_import(run_id: int) -> dict:
     """Import a clean package. Run again after a worker died, it resumes after its last committed chunk."""
     run = importer.import_run(run_id)
     return {"run": run.pk, "status": run.status}
+
+
+# A test-load or import whose step has reported no progress for this long lost its worker.
+STALLED_AFTER = dt.timedelta(minutes=30)
+
+
+def resume_stalled(*, now: dt.datetime | None = None) -> list[str]:
+    """Run again, here, each test-load and import left running with no progress for 30 minutes (the nightly job
+    calls this). The services resume: a test-load reads its package afresh, an import skips its committed chunks.
+    Returns the failures, in words; one failure does not stop the others."""
+    cutoff = (now or timezone.now()) - STALLED_AFTER
+    stalled = MergerStep.objects.filter(
+        state=StepState.RUNNING, step__in=[Step.TESTLOAD, Step.IMPORT], heartbeat_at__lt=cutoff
+    ).values_list("project_id", "step")
+    failures = []
+    for project_id, step in stalled:
+        if step == Step.TESTLOAD:
+            runs = TestLoad.objects.filter(project_id=project_id, status=TestLoadStatus.RUNNING)
+            resume, label = testload.testload_run, "试导入"
+        else:
+            runs = ImportRun.objects.filter(project_id=project_id, status=ImportStatus.RUNNING)
+            resume, label = importer.import_run, "正式导入"
+        for pk in runs.order_by("pk").values_list("pk", flat=True):
+            try:
+                resume(pk)
+            except Exception as error:  # logged in full; the nightly report names it
+                logger.exception("resuming merger %s %s failed", step, pk)
+                failures.append(f"并轨{label} {pk}：{type(error).__name__}: {error}")
+            else:
+                logger.info("resumed merger %s %s", step, pk)
+    return failures

@@ -8,6 +8,7 @@
   Run every night, it also sweeps money booked into that month after the month's first sweep.
 - Bank result files accepted more than half an hour ago and still processing (their task was lost with a
   worker or a queue) are settled: the settlement resumes after its last committed chunk.
+- A merger's test-load or import with no progress for half an hour is run again (``migration.tasks``).
 
 ``on_date`` is the business day the night closes: the Celery task and ``manage.py run_nightly`` default to
 yesterday, so the run at 01:30 on 1 January settles the year that ended at midnight with all of its
@@ -35,6 +36,7 @@ from funds.batches import receipt_settle
 from funds.fund_accounts import Sweep, income_sweep, month_end
 from funds.models import FundAccountKind, InterestSettlement, ReceiptStatus, ResultReceipt, SettlementStatus
 from funds.settlement import SettlementResult, settle_year
+from migration.tasks import resume_stalled as resume_stalled_mergers
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +126,7 @@ def run_nightly(*, on_date: dt.date, progress: NightlyProgress | None = None, wo
         _default_tiers(report, on_date=on_date, progress=progress)
         # Before the sweep: a deduction settled now is money of the month being swept.
         _resume_settlements(report, progress=progress, workers=workers)
+        report.failures += resume_stalled_mergers()
         _sweep_income(report, on_date=on_date, progress=progress)
     finally:
         _unlock()

@@ -85,3 +85,31 @@ def test_a_refused_testload_queues_nothing(client, project, django_capture_on_co
         response = client.post(reverse("migration:testload_start", args=[package.pk]), follow=True)
     assert callbacks == []
     assert "“试导入”正在进行中，请等待完成。" in [str(m) for m in response.context["messages"]]
+
+
+def test_the_nightly_job_resumes_a_testload_left_running(client, project, people, supervisor):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from migration.export import package_export
+    from migration.mapping import mapping_identity
+    from migration.testload import testload_start
+    from portal.nightly import run_nightly
+
+    _settle_and_freeze(client, project)
+    mapping_identity(actor=supervisor, project=project)
+    package = package_export(actor=supervisor, project=project)
+    # given: a test-load whose worker died: running, silent for 31 minutes
+    load = testload_start(actor=supervisor, project=project, package=package)
+    MergerStep.objects.filter(project=project, step=Step.TESTLOAD).update(
+        heartbeat_at=timezone.now() - dt.timedelta(minutes=31)
+    )
+    fresh = tasks.resume_stalled(now=timezone.now() - dt.timedelta(minutes=2))
+    assert fresh == [] and Load.objects.get(pk=load.pk).status == "running"  # 29 minutes then: not yet stalled
+
+    report = run_nightly(on_date=timezone.localdate() - dt.timedelta(days=1))
+
+    assert report.failures == []
+    assert Load.objects.get(pk=load.pk).status == "done"
+    assert MergerStep.objects.get(project=project, step=Step.TESTLOAD).state == StepState.DONE

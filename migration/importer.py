@@ -189,6 +189,8 @@ def import_start(*, actor, project: MergerProject, package: MergerPackage) -> Im
             step_start(project, Step.IMPORT, actor=actor)
         return existing
     testload = _require_clean_testload(project, package)
+    # The manifest as the test-load read it (the caller's object may predate that reading).
+    package.refresh_from_db(fields=["manifest", "package_id"])
     expected = _expected_balance(project, package)
     try:
         with transaction.atomic():

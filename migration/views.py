@@ -203,14 +203,19 @@ def project_events(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def settle_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    """Run the checklist as the step: done when every item holds, failed (with what is not yet true) otherwise."""
     project = _project(request, pk)
-    return _act(
-        request,
-        project,
-        Step.SETTLE,
-        lambda: settle.settle_confirm(actor=request.user, project=project),
-        _("已确认源统筹区结算完成。"),
-    )
+    try:
+        items = settle.settle_confirm(actor=request.user, project=project)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        pending = [item.detail for item in items if not item.ok]
+        if pending:
+            messages.error(request, _("结算核对未通过，尚未完成：%(items)s。") % {"items": "；".join(pending)})
+        else:
+            messages.success(request, _("已确认源统筹区结算完成。"))
+    return _to_step(project, Step.SETTLE)
 
 
 @scope_model(MergerProject)

@@ -4,6 +4,7 @@ service's Chinese message."""
 # The fixtures are shared from test_views: imported by name, they are redefined as test arguments.
 # ruff: noqa: F401, F811
 
+import datetime as dt
 import io
 import zipfile
 
@@ -84,6 +85,20 @@ def test_a_testload_with_blocking_findings_exits_non_zero(project, people, super
     assert refused.value.returncode == 1
 
 
+def test_a_settlement_not_yet_true_exits_non_zero_with_what_is_open(project, source, supervisor):
+    from enrollment import idnumber, services
+
+    services.registration_submit(
+        actor=source.staff(Role.VILLAGE_AGENT),
+        village=source.village,
+        id_number=idnumber.make("320411", dt.date(1980, 2, 2), 7),
+        data={"name": "在途甲"},
+    )
+    with pytest.raises(CommandError, match="^结算核对未通过，尚未完成：1 件登记业务尚在办理中。$"):
+        _run("settle", "--actor", supervisor.username, "--project", str(project.pk))
+    assert _state(project, Step.SETTLE) == StepState.FAILED
+
+
 def test_a_refused_step_exits_with_the_services_message(project, supervisor):
     who = ["--actor", supervisor.username, "--project", str(project.pk)]
     with pytest.raises(CommandError, match="请先完成：源统筹区结算核对。"):
@@ -124,8 +139,6 @@ def test_from_the_shell_a_refusal_exits_1_and_prints_the_message(project, superv
 
 
 def test_the_demo_project_is_a_draft_counted_from_the_reference_date(source, target, supervisor):
-    import datetime as dt
-
     from agencies.models import PoolingRegion
     from migration.demo import DEMO_NAME, seed_merger
 

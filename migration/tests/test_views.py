@@ -256,6 +256,26 @@ def test_settle_shows_the_checklist_then_freeze_before_export(client, project):
     assert reverse("migration:export_start", args=[project.pk]) in page
 
 
+def test_an_open_registration_fails_the_settlement_and_the_page_says_so(client, project, source):
+    from enrollment import idnumber, services
+
+    # given: a registration submitted in the source and not yet approved
+    services.registration_submit(
+        actor=source.staff(Role.VILLAGE_AGENT),
+        village=source.village,
+        id_number=idnumber.make("320411", dt.date(1980, 2, 2), 7),
+        data={"name": "在途甲"},
+    )
+    page = client.get(reverse("migration:project_detail", args=[project.pk])).content.decode()
+    assert '<tr data-key="open_applications">' in page
+
+    response = client.post(reverse("migration:settle_confirm", args=[project.pk]), follow=True)
+    assert _messages(response) == ["结算核对未通过，尚未完成：1 件登记业务尚在办理中。"]
+    row = _step(project, Step.SETTLE)
+    assert row.state == StepState.FAILED
+    assert "1 件登记业务尚在办理中" in response.content.decode()  # the step's reason, on the page
+
+
 def test_freezing_twice_is_refused_with_a_message(client, project):
     _settle_and_freeze(client, project)
     response = client.post(reverse("migration:freeze_apply", args=[project.pk]), follow=True)

@@ -126,11 +126,12 @@ class Command(BaseCommand):
 
     def verb_settle(self, user, project: MergerProject, options: dict) -> None:
         self.line("核对源统筹区结算……")
-        for item in settle.settle_check(project):
-            self.line(
-                f"  {'✓' if item.ok else '✗'} {item.label}：{item.count}{f'（{item.detail}）' if item.detail else ''}"
-            )
-        settle.settle_confirm(actor=user, project=project)
+        items = settle.settle_confirm(actor=user, project=project)
+        for item in items:
+            self.line(f"  {'✓' if item.ok else '✗'} {item.label}：{item.count}（{item.detail}）")
+        pending = [item.detail for item in items if not item.ok]
+        if pending:
+            raise CommandError("结算核对未通过，尚未完成：" + "；".join(pending) + "。")
         self.line(self.style.SUCCESS("已确认源统筹区结算完成。"))
 
     def verb_freeze(self, user, project: MergerProject, options: dict) -> None:

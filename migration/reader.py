@@ -122,6 +122,7 @@ class CsvMember:
 
     def _read_header(self) -> list[str]:
         for _line, row in self._records():
+            self.rows = 0
             if row:
                 header = [cell.strip() for cell in row]
                 if header and header[0].startswith("\ufeff"):
@@ -140,8 +141,10 @@ class CsvMember:
                 )
             )
 
-    def _records(self) -> Iterator[tuple[int, list[str]]]:
+    def _records(self, width: int | None = None) -> Iterator[tuple[int, list[str]]]:
+        """(line, fields) of each record; with ``width``, the data rows of that many fields (counted)."""
         reader = self._reader
+        state = _decode_state
         previous = reader.line_num
         while not self.abandoned:
             try:
@@ -161,25 +164,21 @@ class CsvMember:
                 continue
             line = previous + 1
             previous = reader.line_num
-            if self._seen_errors != _decode_errors():
+            # Bytes that could not be decoded were counted as they were read, a buffer ahead of the rows.
+            if self._seen_errors != getattr(state, "count", 0):
                 bad = [i for i, cell in enumerate(row) if "\ufffd" in cell]
                 if bad:
                     self._seen_errors += sum(row[i].count("\ufffd") for i in bad)
-                    column = self.header[bad[0]] if hasattr(self, "header") and bad[0] < len(self.header) else ""
+                    header = getattr(self, "header", [])
                     self._problem(
                         "encoding_error",
                         line,
-                        column,
+                        header[bad[0]] if bad[0] < len(header) else "",
                         row[bad[0]],
                         f"第{line}行有无法按{self._text.encoding}编码识别的字符，请确认文件编码与清单一致。",
                     )
                     continue
-            yield line, row
-
-    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        width = len(self.header)
-        for line, row in self._records():
-            if len(row) != width:
+            if width is not None and len(row) != width:
                 if not row or (len(row) == 1 and not row[0]):
                     continue  # a blank line
                 self._problem(
@@ -192,6 +191,9 @@ class CsvMember:
                 continue
             self.rows += 1
             yield line, row
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        return self._records(len(self.header))
 
     def finish(self) -> tuple[str, int]:
         """(SHA-256 of the whole member, data rows read). Reads what is left unread, without parsing it."""

@@ -12,12 +12,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import io
 import re
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
+from itertools import islice
 from operator import getitem, itemgetter
 
 from django.conf import settings
@@ -26,6 +26,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from agencies.errors import DomainError
+from enrollment.models import InsuredPerson
 from migration import checks, layout
 from migration.models import (
     Finding,
@@ -33,6 +34,7 @@ from migration.models import (
     MergerPackage,
     MergerProject,
     PackageOrigin,
+    PlaceMapping,
     StagedAccount,
     StagedContribution,
     StagedPerson,
@@ -47,6 +49,7 @@ from migration.services import require_merger_user, step_fail, step_finish, step
 
 CHUNK_ROWS = 50_000
 _HASH_CHUNK = 1 << 20
+_READ_SIZE = 1 << 20
 
 STAGED_MODELS: dict[str, type[models.Model]] = {
     layout.PERSONS: StagedPerson,
@@ -57,8 +60,8 @@ STAGED_MODELS: dict[str, type[models.Model]] = {
 }
 
 # --- values ------------------------------------------------------------------------------------------------
-# A converter is a dict from the text of a field to what is staged: itself, normalised, or BAD. A value seen
-# before costs one lookup; a new one is checked once by ``__missing__``.
+# A converter is a dict from the text of a field to the field as staged (a CSV field: empty is NULL for a
+# typed column) or BAD. A value seen before costs one lookup; a new one is checked once by ``__missing__``.
 
 BAD = object()
 _MONEY = re.compile(r"-?[0-9]{1,12}(?:\.[0-9]{1,2})?")
@@ -82,12 +85,19 @@ class _Converter(dict):
         return value
 
 
+def _csv_field(value: str) -> str:
+    """A value as a field of the CSV that COPY reads (quoted only when it must be)."""
+    if '"' in value or "," in value or "\n" in value or "\r" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
 def _text(max_length: int, required: bool = False) -> Callable[[str], object]:
     def check(raw: str) -> object:
         value = raw.strip()
         if (required and not value) or len(value) > max_length:
             return BAD
-        return value
+        return _csv_field(value)
 
     return check
 
@@ -107,7 +117,7 @@ def _date(required: bool) -> Callable[[str], object]:
     def check(raw: str) -> object:
         value = raw.strip()
         if not value:
-            return BAD if required else None
+            return BAD if required else ""
         if not _DATE.fullmatch(value):
             return BAD
         try:
@@ -123,7 +133,7 @@ def _month(required: bool) -> Callable[[str], object]:
     def check(raw: str) -> object:
         value = raw.strip()
         if not value:
-            return BAD if required else None
+            return BAD if required else ""
         return value + "-01" if _MONTH.fullmatch(value) else BAD
 
     return check
@@ -245,7 +255,15 @@ _ENUM_TEXT = {
 }
 _TYPED = {"money", "date", "month", "year", "int"}
 # Staged columns the package does not fill, with their value at reading (NOT NULL text columns need one).
-_EXTRA_COLUMNS = {layout.PERSONS: (("target_region_code", ""), ("insurance_number", ""))}
+_EXTRA_COLUMNS = {
+    layout.PERSONS: (
+        ("target_village_id", "int"),
+        ("target_region_code", "text"),
+        ("insurance_number", "text"),
+        ("existing_person_id", "int"),
+    )
+}
+_NO_TARGET = ("", "")
 
 
 def _expected(kind: str, raw: str) -> str:
@@ -257,43 +275,61 @@ def _expected(kind: str, raw: str) -> str:
 # --- staging writes -------------------------------------------------------------------------------------------
 
 
+class _LineStream:
+    """Staged rows, each a CSV line, handed to PostgreSQL's COPY as it asks for more: the server parses one part
+    while Python reads and checks the next."""
+
+    def __init__(self, lines: Iterator[str]):
+        self._lines = lines
+        self.count = 0
+
+    def read(self, size: int = -1) -> str:
+        lines = list(islice(self._lines, 2000))
+        self.count += len(lines)
+        return "".join(lines)
+
+
 class _Stager:
-    """Chunks of staged rows for one file: COPY on PostgreSQL, bulk_create elsewhere."""
+    """Chunks of staged rows for one file: a streamed COPY on PostgreSQL, bulk_create elsewhere."""
 
     def __init__(self, name: str):
         self.model = STAGED_MODELS[name]
         spec = SPECS[name]
         extras = _EXTRA_COLUMNS.get(name, ())
-        self.columns = ["testload_id", "line"] + [c[0] for c in spec] + [c for c, _v in extras]
-        kinds = ["int", "int"] + [c[2] for c in spec] + ["text" for _ in extras]
+        self.columns = ["testload_id", "line"] + [c[0] for c in spec] + [c for c, _k in extras]
+        kinds = ["int", "int"] + [c[2] for c in spec] + [k for _c, k in extras]
         self.text_columns = [c for c, k in zip(self.columns, kinds, strict=True) if k not in _TYPED and c != "line"]
         self.kinds = kinds
         self.postgres = connection.vendor == "postgresql"
+        self.sql = (
+            f"COPY {self.model._meta.db_table} ({', '.join(self.columns)}) FROM STDIN WITH (FORMAT csv, "
+            f"FORCE_NOT_NULL ({', '.join(self.text_columns)}))"
+        )
 
-    def write(self, rows: list[tuple]) -> None:
-        if not rows:
-            return
+    def write(self, lines: Iterator[str]) -> int:
+        """Stage the rows (CSV lines); how many there were."""
         if self.postgres:
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerows(rows)
-            buffer.seek(0)
-            table = self.model._meta.db_table
+            stream = _LineStream(lines)
             with connection.cursor() as cursor:
-                cursor.copy_expert(
-                    f"COPY {table} ({', '.join(self.columns)}) FROM STDIN WITH (FORMAT csv, "
-                    f"FORCE_NOT_NULL ({', '.join(self.text_columns)}))",
-                    buffer,
-                )
-            return
+                cursor.copy_expert(self.sql, stream, size=_READ_SIZE)
+            return stream.count
+        # SQLite: the same lines read back as COPY would, an empty typed field being NULL.
         convert = [_PY.get(kind) for kind in self.kinds]
         objects = []
-        for row in rows:
+        for row in csv.reader(lines):
             values = {
-                column: (fn(value) if fn is not None and value is not None else value)
+                column: (value if fn is None else fn(value) if value != "" else None)
                 for column, fn, value in zip(self.columns, convert, row, strict=True)
             }
             objects.append(self.model(**values))
         self.model.objects.bulk_create(objects, batch_size=2000)
+        return len(objects)
+
+    def analyze(self) -> None:
+        """Fresh statistics for the checks' plans (a table that grew by millions is otherwise misjudged)."""
+        if self.postgres:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {self.model._meta.db_table}")
 
 
 _PY: dict[str, Callable] = {
@@ -326,10 +362,19 @@ class _Run:
         )
         self.step_row = step_of(load.project, Step.TESTLOAD)
         self.today = timezone.localdate()
+        self.copying = False
+        # The project's place mapping, source code → (target village id, its code), applied as persons are read.
+        self.places: dict[str, tuple[int, str]] = {
+            source: (target_id, code)
+            for source, target_id, code in PlaceMapping.objects.filter(project=load.project).values_list(
+                "source_code", "target_id", "target__code"
+            )
+        }
 
     def add(self, kind: str, **fields) -> None:
         self.findings.append(checks.finding(kind, **fields))
-        if len(self.findings) >= 5000:
+        # Not while a COPY holds the connection: the next chunk's end writes them.
+        if len(self.findings) >= 5000 and not self.copying:
             self.flush_findings()
 
     def flush_findings(self) -> None:
@@ -410,38 +455,74 @@ class _Run:
             )
         # A missing column reads as an empty field, one past the end of the row.
         positions = [header.index(c) if c in header else width for c in expected]
-        pick = itemgetter(*positions)
-        converters = [_Converter(check, cache) for _c, check, _k, cache in spec]
-        nulls = tuple(None if kind in _TYPED else "" for _c, _f, kind, _x in spec)
-        extras = tuple(value for _c, value in _EXTRA_COLUMNS.get(name, ()))
-        id_position = expected.index("id_number") if name == layout.PERSONS else None
+        rows = self._rows(name, member, itemgetter(*positions), bool(missing))
         stager = _Stager(name)
+        while True:
+            if name == layout.PERSONS:
+                # Persons come a chunk at a time: the register is asked which of them it already holds.
+                chunk = self._with_existing(list(islice(rows, CHUNK_ROWS)))
+                count = stager.write(iter(chunk)) if chunk else 0
+            else:
+                self.copying = True
+                try:
+                    count = stager.write(islice(rows, CHUNK_ROWS))
+                finally:
+                    self.copying = False
+            if not count:
+                break
+            self.read += count
+            self._drain(name, member)
+            self.flush_findings()
+            step_progress(self.step_row, done=self.read, total=max(self.total, self.read))
+        self._drain(name, member)
+        self.flush_findings()
+        stager.analyze()
+
+    def _rows(self, name: str, member: CsvMember, pick, pad: bool) -> Iterator[tuple]:
+        """The file's rows checked and typed for staging, findings noted on the way."""
+        spec = SPECS[name]
+        converters = [_Converter(check, cache) for _c, check, _k, cache in spec]
+        nulls = ("",) * len(spec)
+        persons = name == layout.PERSONS
+        if persons:
+            id_at = [c[0] for c in spec].index("id_number")
+            region_at = [c[0] for c in spec].index("region_code")
+            places = self.places
         pk = self.load.pk
         today = self.today
-        chunk: list[tuple] = []
         for line, row in member:
-            if missing:
+            if pad:
                 row.append("")
             values = pick(row)
             out = tuple(map(getitem, converters, values))
             if BAD in out:
                 out = self._bad_values(name, line, spec, values, out, nulls)
-            if id_position is not None and out[id_position]:
-                problem = checks.id_number_problem(out[id_position], today)
-                if problem:
-                    self.add(
-                        "id_number_invalid",
-                        file=name,
-                        line=line,
-                        column="id_number",
-                        value=out[id_position],
-                        message=problem,
-                    )
-            chunk.append((pk, line, *out, *extras))
-            if len(chunk) >= CHUNK_ROWS:
-                self._write(stager, chunk, name, member)
-                chunk = []
-        self._write(stager, chunk, name, member)
+            if persons:
+                if out[id_at]:
+                    problem = checks.id_number_problem(out[id_at], today)
+                    if problem:
+                        self.add(
+                            "id_number_invalid",
+                            file=name,
+                            line=line,
+                            column="id_number",
+                            value=out[id_at],
+                            message=problem,
+                        )
+                target_id, target_code = places.get(out[region_at], _NO_TARGET)
+                yield f"{pk},{line},{','.join(out)},{target_id},{target_code},,", out[id_at]
+            else:
+                yield f"{pk},{line},{','.join(out)}\n"
+
+    def _with_existing(self, chunk: list[tuple[str, str]]) -> list[str]:
+        """Each person's line ended with the register's person of the same identity number (or nothing)."""
+        numbers = [number for _line, number in chunk if number]
+        found: dict[str, int] = {}
+        for start in range(0, len(numbers), 5000):
+            found.update(
+                InsuredPerson.objects.filter(id_number__in=numbers[start : start + 5000]).values_list("id_number", "id")
+            )
+        return [f"{line}{found.get(number, '')}\n" for line, number in chunk]
 
     def _bad_values(self, name, line, spec, values, out, nulls) -> tuple:
         fixed = list(out)
@@ -459,13 +540,6 @@ class _Run:
                 )
                 fixed[index] = nulls[index]
         return tuple(fixed)
-
-    def _write(self, stager: _Stager, chunk: list[tuple], name: str, member: CsvMember) -> None:
-        stager.write(chunk)
-        self.read += len(chunk)
-        self._drain(name, member)
-        self.flush_findings()
-        step_progress(self.step_row, done=self.read, total=max(self.total, self.read))
 
 
 # --- services ---------------------------------------------------------------------------------------------

@@ -131,3 +131,30 @@ def test_the_report_lists_every_finding_and_sums_them_up():
     assert len(details) == sum(load.counts.values())
     assert ("persons.csv", 4, "region_code", "'=1+1") in [row[2:6] for row in details]
     assert "value_invalid" in kinds(load)
+
+
+def test_an_unexpected_error_fails_the_testload_and_its_step():
+    scene = make_scene()
+    package = testload.package_upload(
+        actor=scene.supervisor, project=scene.project, uploaded_file=SimpleUploadedFile("a.zip", build_zip())
+    )
+    load = testload.testload_start(actor=scene.supervisor, project=scene.project, package=package)
+    package.file.storage.delete(package.file.name)  # the stored file is gone
+
+    with pytest.raises(FileNotFoundError):
+        testload.testload_run(load.pk)
+
+    load.refresh_from_db()
+    assert load.status == Status.FAILED and load.error
+    step = scene.project.steps.get(step="testload")
+    assert step.state == "failed" and "试导入中断" in step.error
+
+
+def test_a_testload_is_refused_once_the_import_started():
+    scene = make_scene()
+    load = run_testload(scene, build_zip())
+    step = scene.project.steps.get(step="import")
+    step.state = "running"
+    step.save()
+    with pytest.raises(DomainError, match="正式导入已开始"):
+        testload.testload_start(actor=scene.supervisor, project=scene.project, package=load.package)

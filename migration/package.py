@@ -14,9 +14,10 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import IO
@@ -88,9 +89,11 @@ class PackageWriter:
     def close(self) -> None:
         self._zip.close()
 
-    def write_rows(self, file_name: str, rows: Iterable[Sequence]) -> int:
+    def write_rows(
+        self, file_name: str, rows: Iterable[Sequence], *, on_chunk: Callable[[int], None] | None = None
+    ) -> int:
         """Write one data file: the header, then ``rows`` (text values; ``None`` is an empty field). Returns the
-        number of data rows."""
+        number of data rows. ``on_chunk(rows_so_far)`` is called after each chunk is written."""
         if file_name not in DATA_FILES:
             raise ValueError(f"{file_name} is not a file of the package")
         if file_name in self.files:
@@ -105,17 +108,14 @@ class PackageWriter:
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\r\n")
             writer.writerow(header)
-            chunk: list[Sequence] = []
-            for row in rows:
-                chunk.append(row)
-                if len(chunk) >= CHUNK_ROWS:
-                    writer.writerows(chunk)
-                    self._flush(file_name, buffer, sink, chunk, count)
-                    count += len(chunk)
-                    chunk = []
-            writer.writerows(chunk)
-            self._flush(file_name, buffer, sink, chunk, count)
-            count += len(chunk)
+            self._flush(file_name, buffer, sink, [], 0)
+            source = iter(rows)
+            while chunk := list(itertools.islice(source, CHUNK_ROWS)):
+                writer.writerows(chunk)
+                self._flush(file_name, buffer, sink, chunk, count)
+                count += len(chunk)
+                if on_chunk is not None:
+                    on_chunk(count)
         self.files[file_name] = {"rows": count, "sha256": sink.sha256.hexdigest()}
         return count
 

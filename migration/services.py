@@ -153,13 +153,14 @@ def step_start(project: MergerProject, step: str, *, actor, total: int = 0, phas
         rows = {row.step: row for row in MergerStep.objects.select_for_update().filter(project=project).order_by("pk")}
         row = rows[step]
         label = Step(step).label
-        if row.state == StepState.RUNNING:
+        stalled = row.state == StepState.RUNNING and _stalled(row)
+        if row.state == StepState.RUNNING and not stalled:
             raise Conflict(f"“{label}”正在进行中，请等待完成。", code="step_running")
         if row.state == StepState.DONE and step not in REPEATABLE:
             raise Conflict(f"“{label}”已完成，不能重复执行。", code="step_done")
         if step in CLOSED_BY_IMPORT and rows[Step.IMPORT].state != StepState.PENDING:
             raise Conflict(f"正式导入已开始，“{label}”不能再执行。", code="import_started")
-        missing = [Step(need).label for need in REQUIRES[step] if rows[need].state != StepState.DONE]
+        missing = [str(Step(need).label) for need in REQUIRES[step] if rows[need].state != StepState.DONE]
         if missing:
             raise Conflict(f"请先完成：{'、'.join(missing)}。", code="step_not_ready")
         from_state = row.state
@@ -169,8 +170,18 @@ def step_start(project: MergerProject, step: str, *, actor, total: int = 0, phas
         row.finished_at = None
         row.progress_done, row.progress_total, row.phase, row.error = 0, total, phase, ""
         row.save()
-        _record(project, row, "start", from_state, actor)
+        _record(project, row, "restart" if stalled else "start", from_state, actor)
     return row
+
+
+# A running step that has reported nothing for this long was killed (a worker lost, a machine restarted):
+# it may be started again, and the work resumes or restarts as the step's service decides.
+STALLED_AFTER = dt.timedelta(minutes=10)
+
+
+def _stalled(row: MergerStep) -> bool:
+    last = row.heartbeat_at or row.started_at
+    return last is None or timezone.now() - last > STALLED_AFTER
 
 
 def step_progress(row: MergerStep, *, done: int, total: int | None = None, phase: str | None = None) -> None:

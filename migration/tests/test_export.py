@@ -230,9 +230,6 @@ def test_only_the_chosen_towns_move(world):
     assert package.manifest["totals"]["recipients"] == 1
 
 
-@pytest.mark.xfail(
-    raises=TypeError, reason="migration.services.step_start joins lazy step labels: str.join needs str(label)"
-)
 def test_refused_before_the_freeze():
     world = source_world()
     MergerStep.objects.filter(project=world.project, step=Step.SETTLE).update(state=StepState.DONE)

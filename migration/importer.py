@@ -5,7 +5,10 @@ is safe to kill and run again. The work is phases, each in chunks over the stage
 a chunk's writes and its ``ImportChunk`` row commit in one transaction, inside ``freeze_bypass()`` (the
 source's rows are frozen while they move), and a re-run skips the chunks present. Every write is also
 guarded on its own (a person once, an account once, a ledger entry by its key, a contribution by its bank
-reference, an award by the live-award rule), so a chunk repeated with another chunk size duplicates nothing.
+reference, an award by the live-award rule): a chunk cannot commit twice, and a write that would repeat one
+fails on a unique key rather than pass unseen. New persons' accounts, entries and contributions are inserted
+without a per-row existence test (the chunk's person ids are new in this very import), which keeps the plans
+linear whatever the tables' statistics say.
 
 The SQL is one text for PostgreSQL and SQLite (``INSERT ... SELECT``, ``UPDATE ... FROM``, ``ON CONFLICT``
 are common to both); only the chunk's Python-computed columns (name initials, insurance numbers) travel
@@ -20,12 +23,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -44,6 +48,7 @@ from enrollment.models import (
 )
 from enrollment.pinyin import name_initials
 from funds.models import IndividualAccount, LedgerEntry
+from funds.parallel import run_parallel, workers_allowed
 from migration import layout
 from migration.models import (
     ImportChunk,
@@ -72,6 +77,8 @@ from migration.services import (
 )
 
 DEFAULT_CHUNK = 20_000
+DEFAULT_WORKERS = 2
+RUNNER_LOCK = 6_004  # the advisory lock class of merger imports (the key's second half is the run id)
 DEFAULT_DIVISOR = 139
 CERTIFICATE = "并轨迁入"
 KEYS_TABLE = "merger_import_keys"
@@ -133,11 +140,6 @@ class Context:
             "ref": f"merger:{self.project.pk}",
             **more,
         }
-
-    def count(self, **fields: int) -> None:
-        changes = {name: F(name) + value for name, value in fields.items() if value}
-        if changes:
-            ImportRun.objects.filter(pk=self.run.pk).update(**changes)
 
 
 # --- start ------------------------------------------------------------------------------------------------
@@ -225,15 +227,32 @@ def _line_ranges(testload_id: int, chunk_size: int) -> list[tuple[int, int]]:
 
 
 def _chunk(run: ImportRun, phase: str, number: int, work: Callable[[], int]) -> bool:
-    """Do one chunk unless it is done; True when it was done now."""
+    """Do one chunk unless it is done; True when it was done now. Chunks of one phase may run at once on
+    several connections: they touch different persons, and only one runner works on a run (``_runner``)."""
     with transaction.atomic(), freeze_bypass():
-        # The run's row lock serialises two runners of one import: the second waits, then skips.
-        ImportRun.objects.select_for_update().filter(pk=run.pk).values_list("pk", flat=True).first()
         if ImportChunk.objects.filter(run=run, phase=phase, number=number).exists():
             return False
         rows = work()
         ImportChunk.objects.create(run=run, phase=phase, number=number, rows=rows)
     return True
+
+
+@contextmanager
+def _runner(run_id: int) -> Iterator[bool]:
+    """One runner per import (a task re-sent, the nightly resume): on PostgreSQL a session advisory lock,
+    released when the runner ends or its connection dies. Yields whether this runner may work."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUNNER_LOCK, run_id])
+        (acquired,) = cursor.fetchone()
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUNNER_LOCK, run_id])
 
 
 def _chunk_size(run: ImportRun, wanted: int) -> int:
@@ -247,13 +266,19 @@ def _chunk_size(run: ImportRun, wanted: int) -> int:
     return plan.number
 
 
-def import_run(run_id: int, *, chunk_size: int = DEFAULT_CHUNK) -> ImportRun:
-    """Do (or finish) the import. Killed at any point and run again, it completes and duplicates nothing."""
-    run = ImportRun.objects.select_related(
-        "project__source_pooling_region", "project__target_pooling_region", "package", "started_by"
-    ).get(pk=run_id)
-    if run.status == ImportStatus.DONE:
-        return run
+def import_run(run_id: int, *, chunk_size: int = DEFAULT_CHUNK, workers: int = DEFAULT_WORKERS) -> ImportRun:
+    """Do (or finish) the import. Killed at any point and run again, it completes and duplicates nothing.
+    While another runner works on the same import this one returns the run as it stands."""
+    with _runner(run_id) as mine:
+        run = ImportRun.objects.select_related(
+            "project__source_pooling_region", "project__target_pooling_region", "package", "started_by"
+        ).get(pk=run_id)
+        if run.status == ImportStatus.DONE or not mine:
+            return run
+        return _work(run, chunk_size=chunk_size, workers=workers)
+
+
+def _work(run: ImportRun, *, chunk_size: int, workers: int) -> ImportRun:
     project = run.project
     actor = run.started_by
     try:
@@ -280,9 +305,16 @@ def import_run(run_id: int, *, chunk_size: int = DEFAULT_CHUNK) -> ImportRun:
         )
         for phase, label in PHASES:
             step_progress(step, done=step.progress_done, phase=label)
-            for number, (lo, hi) in enumerate(ranges):
-                work = PHASE_WORK[phase]
-                if _chunk(run, phase, number, lambda work=work, lo=lo, hi=hi: work(ctx, lo, hi)):
+            work = PHASE_WORK[phase]
+            done = set(ImportChunk.objects.filter(run=run, phase=phase).values_list("number", flat=True))
+            todo = [(number, lo, hi) for number, (lo, hi) in enumerate(ranges) if number not in done]
+
+            def one(item: tuple[int, int, int], phase=phase, work=work) -> bool:
+                number, lo, hi = item
+                return _chunk(run, phase, number, lambda: work(ctx, lo, hi))
+
+            for _item, did in run_parallel(todo, one, workers_allowed(workers)):
+                if did:
                     step_advance(step, 1)
         step_progress(step, done=step.progress_done, phase="统筹区划调整")
         if _chunk(run, "repool", 0, lambda: _repool(ctx)):
@@ -515,8 +547,7 @@ def _special_groups(ctx: Context, lo: int, hi: int) -> None:
 
 def _persons(ctx: Context, lo: int, hi: int) -> int:
     rehomed = _rehome(ctx, lo, hi)
-    created, reissued = _create(ctx, lo, hi)
-    ctx.count(persons_rehomed=rehomed, persons_created=created, insurance_numbers_reissued=reissued)
+    created, _reissued = _create(ctx, lo, hi)
     return rehomed + created
 
 
@@ -556,8 +587,7 @@ def _accounts(ctx: Context, lo: int, hi: int) -> int:
                        COALESCE(a.personal, 0) + COALESCE(a.gov_subsidy, 0) + COALESCE(a.collective, 0)
                        + COALESCE(a.other_subsidy, 0) + COALESCE(a.interest, 0) + {pooled}
                 FROM {SP} s JOIN {SA} a ON a.testload_id = s.testload_id AND a.insurance_no = s.insurance_no
-                WHERE {IN_CHUNK} AND s.existing_person_id IS NULL AND s.person_id IS NOT NULL
-                  AND NOT EXISTS (SELECT 1 FROM {ACCOUNT} x WHERE x.person_id = s.person_id)""",
+                WHERE {IN_CHUNK} AND s.existing_person_id IS NULL AND s.person_id IS NOT NULL""",
             params,
         )
         opened = cursor.rowcount
@@ -576,14 +606,11 @@ def _accounts(ctx: Context, lo: int, hi: int) -> int:
                        %(ref)s || ':' || v.person_id || ':' || v.k, NULL, %(now)s, %(actor)s
                 FROM ({select_parts}) v JOIN {ACCOUNT} x ON x.person_id = v.person_id
                 WHERE v.amount <> 0
-                  AND NOT EXISTS (
-                      SELECT 1 FROM {LEDGER} e WHERE e.idempotency_key = %(ref)s || ':' || v.person_id || ':' || v.k)
                 ORDER BY x.id""",
             params,
         )
         if fold:
             _fold_rehomed(cursor, params)
-    ctx.count(accounts=opened)
     return opened
 
 
@@ -638,13 +665,10 @@ def _contributions(ctx: Context, lo: int, hi: int) -> int:
                        0, 0, CASE c.channel WHEN 'government_paid' THEN COALESCE(c.other_subsidy, 0) ELSE 0 END,
                        NULL, %(now)s
                 FROM {SP} s JOIN {SC} c ON c.testload_id = s.testload_id AND c.insurance_no = s.insurance_no
-                WHERE {IN_CHUNK} AND s.existing_person_id IS NULL AND s.person_id IS NOT NULL
-                ORDER BY s.person_id, c.year
-                ON CONFLICT DO NOTHING""",
+                WHERE {IN_CHUNK} AND s.existing_person_id IS NULL AND s.person_id IS NOT NULL""",
             params,
         )
         written = cursor.rowcount
-    ctx.count(contributions=written)
     return written
 
 
@@ -736,7 +760,6 @@ def _recipients(ctx: Context, lo: int, hi: int) -> int:
                   AND NOT EXISTS (SELECT 1 FROM {EVENT} e WHERE e.award_id = w.id AND e.action = 'merger_import')""",
             params,
         )
-    ctx.count(awards=awarded)
     return awarded
 
 
@@ -787,7 +810,6 @@ def _tier_choices(ctx: Context, lo: int, hi: int) -> int:
                 params,
             )
             written += cursor.rowcount
-    ctx.count(tier_choices=written)
     return written
 
 
@@ -830,10 +852,29 @@ def _imported_balance(run: ImportRun) -> Decimal:
         return money_total(cursor.fetchone()[0])
 
 
+def _counts(run: ImportRun) -> dict[str, int]:
+    """The run's figures, from the staging rows and what each phase's chunks wrote."""
+    staged = StagedPerson.objects.filter(testload_id=run.testload_id, person_id__isnull=False)
+    created = staged.filter(existing_person_id__isnull=True)
+    written = dict(
+        ImportChunk.objects.filter(run=run).values("phase").annotate(total=Sum("rows")).values_list("phase", "total")
+    )
+    return {
+        "persons_created": created.count(),
+        "persons_rehomed": staged.filter(existing_person_id__isnull=False).count(),
+        "insurance_numbers_reissued": created.exclude(insurance_number=F("insurance_no")).count(),
+        "accounts": written.get("accounts") or 0,
+        "contributions": written.get("contributions") or 0,
+        "awards": written.get("recipients") or 0,
+        "tier_choices": written.get("tier_choices") or 0,
+    }
+
+
 def _verify(ctx: Context) -> ImportRun:
     run, project = ctx.run, ctx.project
     actor = run.started_by
     imported = _imported_balance(run)
+    ImportRun.objects.filter(pk=run.pk).update(**_counts(run))
     run.refresh_from_db()
     persons = run.persons_created + run.persons_rehomed
     if imported != run.balance_expected:

@@ -60,6 +60,10 @@ def covers_pooling_region(user, pooling_region) -> bool:
     if prefix == EVERYWHERE:
         return True
     codes = list(Region.objects.filter(pooling_region=pooling_region).values_list("code", flat=True))
+    if not codes and pooling_region.merged_into_id:
+        # A pooling region merged whole has no places left: its history (payrolls, fund accounts) is the
+        # business of whoever holds the region it joined.
+        return covers_pooling_region(user, pooling_region.merged_into)
     return bool(codes) and all(code.startswith(prefix) for code in codes)
 
 
@@ -88,7 +92,11 @@ def visible_pooling_region_ids(*, user) -> list[int] | None:
             enclosing = region  # the most specific assignment wins (a town moved to another pooling region)
     if enclosing is not None:
         visible.add(enclosing.pooling_region_id)
-    return sorted(visible)
+    # Pooling regions merged whole into one the user sees stay visible, for their history.
+    from agencies.models import PoolingRegion
+
+    merged = set(PoolingRegion.objects.filter(merged_into_id__in=visible).values_list("pk", flat=True))
+    return sorted(visible | merged)
 
 
 def covered_pooling_regions(*, user) -> list:

@@ -839,6 +839,9 @@ def _repool(ctx: Context) -> int:
         places = Region.objects.filter(level=RegionLevel.TOWNSHIP, code__in=codes)
     else:
         places = Region.objects.filter(pooling_region=ctx.project.source_pooling_region)
+        # Left without places, the source's history (payrolls, fund accounts, the transfer out) is reached
+        # through the region it joined (agencies.scope.covers_pooling_region); the cut-over closes it.
+        PoolingRegion.objects.filter(pk=ctx.project.source_pooling_region_id).update(merged_into=ctx.target)
     return places.update(pooling_region=ctx.target)
 
 

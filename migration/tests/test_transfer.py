@@ -125,3 +125,29 @@ def test_the_target_side_reconciles_with_its_bank_statement():
     # then
     assert result.agrees, [(d.kind, d.reference, d.difference) for d in result.differences]
     assert [(m.reference, m.amount) for m in result.matched] == [(record.reference, D("3062.34"))]
+
+
+def test_the_source_side_stays_reachable_and_reconciles_after_it_lost_its_places():
+    # given the whole source imported (its places now belong to the target) and the transfer made
+    world = import_world()
+    _imported(world)
+    _source_fiscal_holds(world, "5000.00")
+    record = fund_transfer(actor=world.supervisor, project=world.project, on=ON)
+    account = _fiscal(world.source.pooling_region)
+    statement = BankStatement.objects.create(
+        account=account, statement_date=ON, sha256="1" * 64, opening_balance=D("5000.00"), closing_balance=D("1937.66")
+    )
+    StatementLine.objects.create(
+        statement=statement,
+        line_no=1,
+        value_date=ON,
+        amount=D("3062.34"),
+        direction=Direction.DEBIT,
+        reference=record.reference,
+        balance=D("1937.66"),
+    )
+    officer = UserFactory(username="city_fund", role=Role.COUNTY_FUND_OFFICER, agency=world.source.agency("city"))
+    # when the city's fund officer reconciles the source's fiscal account
+    result = reconcile(actor=officer, account=account, date_from=ON, date_to=ON)
+    # then the transfer out is matched: the source's history is reached through the region it joined
+    assert [(m.reference, m.amount) for m in result.matched] == [(record.reference, D("-3062.34"))]

@@ -569,11 +569,7 @@ CHECKS = (
 
 
 def run_checks(ctx: Context, progress=None) -> None:
-    import time
-
     for number, check in enumerate(CHECKS, start=1):
-        t = time.perf_counter()
         check(ctx)
-        print("CHECK", check.__name__, round(time.perf_counter() - t, 2))
         if progress is not None:
             progress(number, len(CHECKS))

@@ -311,7 +311,8 @@ class _Stager:
         if self.postgres:
             stream = _LineStream(lines)
             with connection.cursor() as cursor:
-                cursor.copy_expert(self.sql, stream, size=_READ_SIZE)
+                # The size goes by position: Django's debug cursor wrapper (DEBUG on) takes no keywords here.
+                cursor.copy_expert(self.sql, stream, _READ_SIZE)
             return stream.count
         # SQLite: the same lines read back as COPY would, an empty typed field being NULL.
         convert = [_PY.get(kind) for kind in self.kinds]

@@ -158,3 +158,19 @@ def test_a_testload_is_refused_once_the_import_started():
     step.save()
     with pytest.raises(DomainError, match="正式导入已开始"):
         testload.testload_start(actor=scene.supervisor, project=scene.project, package=load.package)
+
+
+def test_a_testload_runs_with_the_debug_cursor_that_logs_every_query():
+    # given the cursor wrapper Django uses with DEBUG on (it wraps COPY too)
+    from django.db import connection
+
+    scene = make_scene()
+    connection.force_debug_cursor = True
+    try:
+        # when
+        load = run_testload(scene, build_zip(clean_rows()))
+    finally:
+        connection.force_debug_cursor = False
+    # then the package is staged as without it
+    assert load.status == Status.DONE and load.blocking_count == 0
+    assert StagedPerson.objects.filter(testload=load).count() == len(clean_rows()[layout.PERSONS])

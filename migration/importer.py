@@ -337,22 +337,29 @@ def _rehome(ctx: Context, lo: int, hi: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""UPDATE {PERSON} SET village_id = s.target_village_id, region_code = s.target_region_code
-                FROM {SP} s WHERE {IN_CHUNK} AND s.existing_person_id = {PERSON}.id""",
+                FROM {SP} s WHERE {IN_CHUNK} AND s.existing_person_id = {PERSON}.id
+                  AND ({PERSON}.village_id IS DISTINCT FROM s.target_village_id
+                       OR {PERSON}.region_code IS DISTINCT FROM s.target_region_code)""",
             params,
         )
-        moved = cursor.rowcount
+        # Only rows whose copy really changes are written: a whole district joining keeps its codes, and
+        # rewriting an indexed column with its own value still costs a new row version and index entries.
         for table, pooled in FOLLOWERS:
             extra = ", pooling_region_id = %(target)s" if pooled else ""
+            changed = f"{table}.region_code IS DISTINCT FROM s.target_region_code"
+            if pooled:
+                changed += f" OR {table}.pooling_region_id IS DISTINCT FROM %(target)s"
             cursor.execute(
                 f"""UPDATE {table} SET region_code = s.target_region_code{extra}
-                    FROM {SP} s WHERE {IN_CHUNK} AND s.existing_person_id = {table}.person_id""",
+                    FROM {SP} s WHERE {IN_CHUNK} AND s.existing_person_id = {table}.person_id AND ({changed})""",
                 params,
             )
         for link, table in (("award_id", AWARD), ("claim_id", Claim._meta.db_table)):
             cursor.execute(
                 f"""UPDATE {EVENT} SET region_code = s.target_region_code
                     FROM {table} x JOIN {SP} s ON s.existing_person_id = x.person_id
-                    WHERE {IN_CHUNK} AND {EVENT}.{link} = x.id""",
+                    WHERE {IN_CHUNK} AND {EVENT}.{link} = x.id
+                      AND {EVENT}.region_code IS DISTINCT FROM s.target_region_code""",
                 params,
             )
         cursor.execute(
@@ -362,7 +369,8 @@ def _rehome(ctx: Context, lo: int, hi: int) -> int:
                   AND p.id = {SP}.existing_person_id AND {SP}.person_id IS NULL""",
             params,
         )
-    return moved
+        rehomed = cursor.rowcount
+    return rehomed
 
 
 def _usable_numbers(rows: list[tuple]) -> dict[int, str]:

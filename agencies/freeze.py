@@ -3,7 +3,11 @@
 While a freeze is live, every table that carries a region code has BEFORE INSERT / UPDATE / DELETE row
 triggers whose WHEN clause compares the row's code with the frozen prefixes written in as literals, so a
 write under a frozen prefix is refused whatever path it takes (a form, the API, a service, a bank file, raw
-SQL) and rows elsewhere never call a function. With nothing frozen there are no triggers at all.
+SQL) and rows elsewhere never call a function. Tables whose rows belong to such a row (a ledger entry, an
+award's period, a person's special group) carry no code of their own: on PostgreSQL their triggers call a
+function that looks the parent row up, for every write to them anywhere while any freeze is live (a merger's
+few days; the year-end interest of other regions pays one index lookup per entry then). With nothing frozen
+there are no triggers at all.
 
 ``guards_sync()`` rebuilds the triggers from the live ``RegionFreeze`` rows; ``freeze_set`` and
 ``freeze_lift`` change the rows and call it in the same transaction (DDL is transactional on PostgreSQL
@@ -339,7 +343,8 @@ def frozen_refusal(exc: BaseException) -> DomainError | None:
     """The clerk's refusal for a database error raised by a freeze guard (psycopg2: InternalError; SQLite:
     OperationalError), or None for any other error."""
     if SQLITE_FUNCTION_RAISED in str(exc) and getattr(_local, "refused", None) is not None:
-        return Conflict(frozen_message(_local.refused), code="frozen")
+        label, _local.refused = _local.refused, None  # read once: a later, unrelated error is not a freeze
+        return Conflict(frozen_message(label), code="frozen")
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

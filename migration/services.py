@@ -19,6 +19,7 @@ from agencies.errors import Conflict, DomainError
 from agencies.models import PREFIX_LENGTH, PoolingRegion, Region, RegionLevel
 from agencies.permissions import Action, require
 from agencies.scope import code_in_scope
+from contributions.selectors import pooling_prefixes
 from migration.models import STEP_ORDER, MergerEvent, MergerProject, MergerStep, Step, StepState
 
 # The steps that must be done before a step may start.
@@ -64,13 +65,30 @@ def covering_code(codes: list[str]) -> str:
 
 
 def source_prefixes(project: MergerProject) -> list[str]:
-    """The region-code prefixes of the area that moves: the chosen towns, or every place of the source."""
+    """The region-code prefixes of the area that moves: the chosen towns, or every place of the source.
+
+    A town inside the source's county that an earlier adjustment gave to another pooling region is not the
+    source's: the county's prefix is then replaced by those of its towns that are."""
     if project.source_towns:
         return sorted(project.source_towns)
-    prefixes = []
-    for region in Region.objects.filter(pooling_region=project.source_pooling_region):
-        prefixes.append(region.scope_prefix)
-    return sorted(prefixes)
+    source_id = project.source_pooling_region_id
+    assigned = pooling_prefixes()
+    own = {prefix for prefix, pool in assigned if pool == source_id}
+    others = [prefix for prefix, pool in assigned if pool != source_id]
+    prefixes: set[str] = set()
+    for prefix in own:
+        nested = [other for other in others if other.startswith(prefix) and other != prefix]
+        if not nested:
+            prefixes.add(prefix)
+            continue
+        towns = Region.objects.filter(level=RegionLevel.TOWNSHIP, code__startswith=prefix)
+        prefixes.update(
+            town.scope_prefix
+            for town in towns
+            if not any(town.scope_prefix.startswith(n) or n.startswith(town.scope_prefix) for n in nested)
+        )
+    # A prefix inside another one adds nothing.
+    return sorted(p for p in prefixes if not any(p != q and p.startswith(q) for q in prefixes))
 
 
 def in_source_area(project: MergerProject, region_code: str) -> bool:

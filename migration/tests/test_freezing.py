@@ -12,8 +12,8 @@ from agencies.tests.factories import RegionFactory, region_line
 from enrollment.models import InsuredPerson
 from enrollment.tests.factories import make_person
 from migration.freezing import freeze_apply, freeze_lift
-from migration.models import MergerEvent, Step, StepState
-from migration.services import project_create, step_finish, step_of
+from migration.models import MergerEvent, MergerStep, Step, StepState
+from migration.services import project_create, source_prefixes, step_finish, step_of, step_start
 
 
 @pytest.fixture
@@ -133,3 +133,50 @@ def test_only_a_city_supervisor_freezes_or_lifts(world):
     with pytest.raises(NotPermitted):
         freeze_lift(actor=clerk, project=project)
     assert RegionFreeze.objects.filter(lifted_at__isnull=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_freeze_lifted_by_hand_before_the_import_must_be_made_again_with_its_export_and_testload(world):
+    # given a frozen source that was exported and test-loaded
+    source, _, supervisor, project = world
+    step_finish(project, Step.SETTLE, actor=supervisor)
+    freeze_apply(actor=supervisor, project=project)
+    step_finish(project, Step.EXPORT, actor=supervisor)
+    step_finish(project, Step.TESTLOAD, actor=supervisor)
+    # when the supervisor lifts it (a clerk must correct a record)
+    freeze_lift(actor=supervisor, project=project, note="更正数据")
+    # then nothing read under the freeze counts any more, and the import waits for all of it again
+    states = {step: step_of(project, step).state for step in (Step.FREEZE, Step.EXPORT, Step.TESTLOAD)}
+    assert states == {Step.FREEZE: StepState.PENDING, Step.EXPORT: StepState.PENDING, Step.TESTLOAD: StepState.PENDING}
+    assert not RegionFreeze.objects.filter(lifted_at__isnull=True).exists()
+    with pytest.raises(Conflict, match="请先完成：数据封存、试导入"):
+        step_start(project, Step.IMPORT, actor=supervisor)
+
+
+@pytest.mark.django_db
+def test_no_lift_by_hand_while_an_import_is_unfinished_and_no_freeze_once_it_started(world):
+    source, _, supervisor, project = world
+    step_finish(project, Step.SETTLE, actor=supervisor)
+    freeze_apply(actor=supervisor, project=project)
+    MergerStep.objects.filter(project=project, step=Step.IMPORT).update(state=StepState.FAILED)
+    with pytest.raises(Conflict, match="正式导入中断"):
+        freeze_lift(actor=supervisor, project=project)
+    assert RegionFreeze.objects.filter(lifted_at__isnull=True).count() == 1
+    with pytest.raises(Conflict, match="正式导入已开始，不能再封存"):
+        freeze_apply(actor=supervisor, project=project)
+
+
+@pytest.mark.django_db
+def test_a_town_given_earlier_to_another_pooling_region_is_not_part_of_the_source(world):
+    # given a town of the source county that an earlier adjustment gave to the target
+    source, target, supervisor, project = world
+    moved = RegionFactory(code="320411102000", name="划出镇", level="township", parent=source.county)
+    RegionFactory(code="320411103000", name="留下镇", level="township", parent=source.county)
+    moved.pooling_region = target.pooling_region
+    moved.save()
+    # when the source's area is worked out
+    prefixes = source_prefixes(project)
+    # then the county is replaced by its towns that are still the source's
+    assert "320411102" not in prefixes
+    assert "320411103" in prefixes and source.township.code[:9] in prefixes
+    assert "320411" not in prefixes

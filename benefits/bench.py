@@ -38,6 +38,7 @@ from django.utils import timezone
 from agencies.models import Agency, PoolingRegion, Region, RegionLevel, Role, User
 from benefits import calc
 from benefits.models import PayrollRun, PensionParameters, Recalculation
+from enrollment import idnumber
 
 POOLING_CODE = "990200"
 PREFIX = "9902"
@@ -121,23 +122,21 @@ UPDATE bench_payroll_plan SET now_fen = ARRAY(
 WHERE category = 'monthly';
 """
 
-PERSONS_SQL = """
+PERSONS_SQL = (
+    """
 INSERT INTO enrollment_insuredperson
     (id_number, insurance_number, name, name_initials, sex, birth_date, region_code, status, phone, address,
      social_security_card_number, bank_code, bank_account, enrolled_on, cancelled_on, created_at, village_id)
-SELECT f17 || substr('10X98765432', (
-           (substr(f17, 1, 1)::int * 7 + substr(f17, 2, 1)::int * 9 + substr(f17, 3, 1)::int * 10
-            + substr(f17, 4, 1)::int * 5 + substr(f17, 5, 1)::int * 8 + substr(f17, 6, 1)::int * 4
-            + substr(f17, 7, 1)::int * 2 + substr(f17, 8, 1)::int * 1 + substr(f17, 9, 1)::int * 6
-            + substr(f17, 10, 1)::int * 3 + substr(f17, 11, 1)::int * 7 + substr(f17, 12, 1)::int * 9
-            + substr(f17, 13, 1)::int * 10 + substr(f17, 14, 1)::int * 5 + substr(f17, 15, 1)::int * 8
-            + substr(f17, 16, 1)::int * 4 + substr(f17, 17, 1)::int * 2) %% 11) + 1, 1),
+SELECT f17 || """
+    + idnumber.check_character_sql("f17")
+    + """,
        '{prefix}' || lpad(i::text, 10, '0'), '基准领取' || (i %% 1000), 'JZLQ',
        CASE WHEN k %% 2 = 1 THEN 'M' ELSE 'F' END, birth, region_code, 'active', '', '', '', '314',
        '623062' || lpad(i::text, 13, '0'), %(scheme)s, NULL, now(), village_id
 FROM bench_payroll_plan
 ORDER BY i
 """.replace("{prefix}", PREFIX)
+)
 
 PLAN_PERSON_SQL = """
 ALTER TABLE bench_payroll_plan ADD COLUMN person_id bigint, ADD COLUMN account_id bigint;

@@ -45,6 +45,15 @@ def check_character(first17: str) -> str:
     return CHECK_CHARS[total % 11]
 
 
+def check_character_sql(first17: str) -> str:
+    """The check character as a PostgreSQL expression over a column or expression of 17 digits, for
+    set-based generation (the benchmarks). Written for a parameterised statement: the modulo is ``%%``."""
+    weighted = " + ".join(
+        f"substr({first17}, {position}, 1)::int * {weight}" for position, weight in enumerate(WEIGHTS, start=1)
+    )
+    return f"substr('{CHECK_CHARS}', (({weighted}) %% 11) + 1, 1)"
+
+
 def age_on(birth_date: dt.date, day: dt.date) -> int:
     years = day.year - birth_date.year
     if (day.month, day.day) < (birth_date.month, birth_date.day):

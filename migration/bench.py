@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from agencies.errors import DomainError
 from agencies.models import Agency, PoolingRegion, Region, RegionLevel, Role, User
+from enrollment import idnumber
 
 SOURCE_CODE = "990400"
 TARGET_CODE = "990500"
@@ -103,17 +104,14 @@ JOIN (SELECT * FROM unnest(%(tier_amounts)s::numeric[], %(tier_subsidies)s::nume
       AS t(amount, subsidy, o)) t ON t.o = 1 + (seq.i / 3) %% %(tier_count)s
 """
 
-PERSONS_SQL = """
+PERSONS_SQL = (
+    """
 INSERT INTO enrollment_insuredperson
     (id_number, insurance_number, name, name_initials, sex, birth_date, region_code, status, phone, address,
      social_security_card_number, bank_code, bank_account, enrolled_on, cancelled_on, created_at, village_id)
-SELECT f17 || substr('10X98765432', (
-           (substr(f17, 1, 1)::int * 7 + substr(f17, 2, 1)::int * 9 + substr(f17, 3, 1)::int * 10
-            + substr(f17, 4, 1)::int * 5 + substr(f17, 5, 1)::int * 8 + substr(f17, 6, 1)::int * 4
-            + substr(f17, 7, 1)::int * 2 + substr(f17, 8, 1)::int * 1 + substr(f17, 9, 1)::int * 6
-            + substr(f17, 10, 1)::int * 3 + substr(f17, 11, 1)::int * 7 + substr(f17, 12, 1)::int * 9
-            + substr(f17, 13, 1)::int * 10 + substr(f17, 14, 1)::int * 5 + substr(f17, 15, 1)::int * 8
-            + substr(f17, 16, 1)::int * 4 + substr(f17, 17, 1)::int * 2) %% 11) + 1, 1),
+SELECT f17 || """
+    + idnumber.check_character_sql("f17")
+    + """,
        %(source)s || lpad(i::text, 10, '0'), '并轨测试' || (i %% 1000), 'BGCS',
        CASE WHEN k %% 2 = 1 THEN 'M' ELSE 'F' END, birth, region_code, 'active', '1390000' || lpad((i %% 10000)::text, 4, '0'),
        '并轨测试村' || v, '', '314', '623062' || lpad(i::text, 13, '0'), make_date(%(first)s, 1, 1), NULL, now(),
@@ -125,6 +123,7 @@ FROM enrollment_insuredperson x WHERE x.insurance_number = %(source)s || lpad(p.
 CREATE INDEX ON bench_merger_plan (person_id);
 ANALYZE bench_merger_plan
 """
+)
 
 ACCOUNTS_SQL = """
 INSERT INTO funds_individualaccount

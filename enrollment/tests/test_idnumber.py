@@ -104,3 +104,17 @@ def test_age_on_birthday_boundaries():
 
 def test_mask_hides_birth_date_and_sequence():
     assert idnumber.mask(VALID_MALE) == "320412********0011"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_check_character_in_sql_agrees_with_the_python_rule():
+    from django.db import connection
+
+    first17s = ["32041119500310022", "11010519491231002", "44030419851130471"]
+    sql = "SELECT f17 || " + idnumber.check_character_sql("f17") + " FROM unnest(%s::text[]) AS u(f17) ORDER BY f17"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [first17s])
+        computed = [row[0] for row in cursor.fetchall()]
+    assert computed == sorted(f + idnumber.check_character(f) for f in first17s)
+    assert "11010519491231002X" in computed

@@ -26,6 +26,7 @@ from django.db import connection, transaction
 
 from agencies.models import PoolingRegion, Region, RegionLevel
 from agencies.money import Rounding
+from enrollment import idnumber
 from funds.management.commands.check_balances import balance_mismatches
 from funds.models import IndividualAccount, InterestSettlement
 from funds.settlement import settle_year
@@ -40,17 +41,14 @@ SCRATCH_DATABASE = "pension_bench_interest"
 
 # Identity numbers: area 9901xx, a birth date from 1950 on, a 3-digit sequence, and the GB 11643 check
 # character, all computed in SQL. Unique for up to 100 × 18000 × 1000 persons.
-PERSONS_SQL = """
+PERSONS_SQL = (
+    """
 INSERT INTO enrollment_insuredperson
     (id_number, insurance_number, name, name_initials, sex, birth_date, region_code, status, phone, address,
      social_security_card_number, bank_code, bank_account, enrolled_on, cancelled_on, created_at, village_id)
-SELECT f17 || substr('10X98765432', (
-           (substr(f17, 1, 1)::int * 7 + substr(f17, 2, 1)::int * 9 + substr(f17, 3, 1)::int * 10
-            + substr(f17, 4, 1)::int * 5 + substr(f17, 5, 1)::int * 8 + substr(f17, 6, 1)::int * 4
-            + substr(f17, 7, 1)::int * 2 + substr(f17, 8, 1)::int * 1 + substr(f17, 9, 1)::int * 6
-            + substr(f17, 10, 1)::int * 3 + substr(f17, 11, 1)::int * 7 + substr(f17, 12, 1)::int * 9
-            + substr(f17, 13, 1)::int * 10 + substr(f17, 14, 1)::int * 5 + substr(f17, 15, 1)::int * 8
-            + substr(f17, 16, 1)::int * 4 + substr(f17, 17, 1)::int * 2) %% 11) + 1, 1),
+SELECT f17 || """
+    + idnumber.check_character_sql("f17")
+    + """,
        '9901' || lpad(i::text, 10, '0'),
        '基准测试' || (i %% 1000), 'JZCS', CASE WHEN i %% 2 = 1 THEN 'M' ELSE 'F' END, birth,
        village_code, 'active', '', '', '', '', '', DATE '2012-01-01', NULL, now(), village_id
@@ -69,6 +67,7 @@ FROM (
     ) v ON v.k = g.i %% %(villages)s
 ) p
 """
+)
 
 ACCOUNTS_SQL = """
 INSERT INTO funds_individualaccount

@@ -15,11 +15,13 @@ from decimal import Decimal, InvalidOperation
 from django.db import connection
 
 from agencies.errors import DomainError
+from agencies.money import money_total
 from benefits.calc import birthday
-from benefits.models import AwardStatus, PensionParameters
+from benefits.models import Award, AwardStatus, PensionParameters
 from contributions import selectors as contribution_selectors
 from contributions.bank import _pooling_region_filter
 from enrollment import idnumber
+from enrollment.models import InsuredPerson
 from migration import layout
 from migration.models import Finding, MergerProject, Severity, TestLoad
 
@@ -54,6 +56,12 @@ KINDS: dict[str, tuple[str, str]] = {
     "rehome": (W, "已在源地区参保，将迁入而非新建"),
     "insurance_no_taken": (W, "保险编号已被他人使用，将重新编号"),
     "person_without_account": (W, "参保人没有个人账户"),
+    "rehome_balance_mismatch": (B, "迁入人员账户与本系统不一致"),
+    "pooled_not_folded": (B, "统筹账户余额未并入个人账户"),
+    "value_too_long": (B, "数据超过本系统字段长度"),
+    "manifest_region_mismatch": (B, "清单统筹区与项目不符"),
+    "birth_date_mismatch": (B, "出生日期与身份证号不符"),
+    "recipient_total_mismatch": (B, "月发放合计小于基础养老金与个人账户养老金之和"),
 }
 
 STAGED_TABLES = {
@@ -251,10 +259,17 @@ def check_account_parts(ctx: Context) -> None:
 
 
 def _sum(table: str, expr: str, pk: int) -> Decimal:
+    """An exact sum in yuan. SQLite keeps decimals as binary floats, and a SUM of many large ones can miss by a
+    fen: there each row is taken as whole fen (an exact integer) and the integers are summed."""
     with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                f"SELECT SUM(CAST(ROUND(({expr}) * 100) AS INTEGER)) FROM {table} WHERE testload_id = %s", [pk]
+            )
+            fen = cursor.fetchone()[0]
+            return money_total(None if fen is None else Decimal(fen) / 100)
         cursor.execute(f"SELECT SUM({expr}) FROM {table} WHERE testload_id = %s", [pk])
-        value = cursor.fetchone()[0]
-    return Decimal(0).quantize(Decimal("0.01")) if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
+        return money_total(cursor.fetchone()[0])
 
 
 def _count(table: str, pk: int) -> int:
@@ -552,6 +567,221 @@ def check_accounts_present(ctx: Context) -> None:
     )
 
 
+def check_manifest_regions(ctx: Context) -> None:
+    """The package must be of this project's source and for its target: the import re-pools by the project."""
+    rows = []
+    for key, region, side in (
+        ("source_pooling_region", ctx.project.source_pooling_region, "源"),
+        ("target_pooling_region", ctx.project.target_pooling_region, "目标"),
+    ):
+        raw = ctx.manifest.get(key)
+        # A pooling region's code written short (320411) or padded to twelve digits (320411000000) is the same.
+        if isinstance(raw, str) and raw.strip().ljust(12, "0") == region.code.ljust(12, "0"):
+            continue
+        rows.append(
+            finding(
+                "manifest_region_mismatch",
+                file=layout.MANIFEST,
+                column=key,
+                value=str(raw if raw is not None else ""),
+                message=f"清单{key}为“{raw if raw is not None else ''}”，本项目的{side}统筹区是"
+                f"{region.name}（{region.code}），该数据包不属于本项目",
+            )
+        )
+    for row in rows:
+        row.testload = ctx.testload
+    Finding.objects.bulk_create(rows)
+
+
+def check_pooled_folded(ctx: Context) -> None:
+    """Without folding, a pooled balance would have nowhere to go: the spec folds it, so the project must."""
+    if ctx.project.fold_pooled:
+        return
+    advice = "数据包规范要求统筹账户并入个人账户，本项目设为不并入，这笔钱将无处入账；请在项目中选择并入后重新试导入"
+    if layout.ACCOUNTS in ctx.files:
+        _insert(
+            ctx,
+            "pooled_not_folded",
+            f"""SELECT %s, s.line, 'pooled', {_value("s.pooled")}, '统筹账户余额' || CAST(s.pooled AS TEXT) || '元：' || %s
+                FROM migration_stagedaccount s WHERE s.testload_id = %s AND s.pooled > 0""",
+            [layout.ACCOUNTS, advice, ctx.pk],
+        )
+    totals = ctx.manifest.get("totals")
+    stated = _manifest_amount(totals if isinstance(totals, dict) else {}, "pooled_account_balance")
+    if stated is not None and stated > 0:
+        Finding.objects.create(
+            testload=ctx.testload,
+            **finding_fields(
+                finding(
+                    "pooled_not_folded",
+                    file=layout.MANIFEST,
+                    column="pooled_account_balance",
+                    value=str(stated),
+                    message=f"清单统筹账户余额合计{stated}元：{advice}",
+                )
+            ),
+        )
+
+
+# Text the register keeps in shorter fields than staging: (file, column, register model, its field, label).
+REGISTER_LENGTHS: tuple[tuple[str, str, type, str, str], ...] = (
+    (layout.PERSONS, "name", InsuredPerson, "name", "姓名"),
+    (layout.PERSONS, "phone", InsuredPerson, "phone", "联系电话"),
+    (layout.PERSONS, "address", InsuredPerson, "address", "住址"),
+    (layout.PERSONS, "bank_code", InsuredPerson, "bank_code", "开户银行代码"),
+    (layout.PERSONS, "bank_account", InsuredPerson, "bank_account", "银行账号"),
+    (layout.RECIPIENTS, "bank_code", Award, "bank_code", "发放银行代码"),
+    (layout.RECIPIENTS, "bank_account", Award, "bank_account", "发放账号"),
+)
+
+
+def check_lengths(ctx: Context) -> None:
+    """A value longer than the register's field: the import never cuts one (a cut bank account pays a stranger).
+    One scan per file for rows with any value too long, then one finding per such column."""
+    for name in (layout.PERSONS, layout.RECIPIENTS):
+        if name not in ctx.files:
+            continue
+        limits = [
+            (column, model._meta.get_field(field).max_length, label)
+            for file, column, model, field, label in REGISTER_LENGTHS
+            if file == name
+        ]
+        names = " UNION ALL ".join(
+            f"SELECT '{column}' AS name, {limit} AS max_length, '{label}' AS label" for column, limit, label in limits
+        )
+        pick = "CASE c.name " + " ".join(f"WHEN '{column}' THEN s.{column}" for column, _l, _t in limits) + " END"
+        _insert(
+            ctx,
+            "value_too_long",
+            f"""SELECT %s, s.line, c.name, {_value(pick)},
+                       c.label || '有' || CAST(LENGTH({pick}) AS TEXT) || '个字符，超过本系统上限'
+                       || CAST(c.max_length AS TEXT) || '个字符，导入不能截断，请在源系统更正'
+                FROM (SELECT * FROM {STAGED_TABLES[name]} WHERE testload_id = %s
+                      AND ({" OR ".join(f"LENGTH({column}) > {limit}" for column, limit, _t in limits)})) s
+                CROSS JOIN ({names}) c
+                WHERE LENGTH({pick}) > c.max_length""",
+            [name, ctx.pk],
+        )
+
+
+def check_birth_dates(ctx: Context) -> None:
+    """birth_date must be the date inside the identity number: the pension-age check reads birth_date."""
+    if layout.PERSONS not in ctx.files:
+        return
+    inside = "SUBSTR(s.id_number, 7, 4) || '-' || SUBSTR(s.id_number, 11, 2) || '-' || SUBSTR(s.id_number, 13, 2)"
+    _insert(
+        ctx,
+        "birth_date_mismatch",
+        f"""SELECT %s, s.line, 'birth_date', {_value("s.birth_date")},
+                   '出生日期' || CAST(s.birth_date AS TEXT) || '与身份证号中的出生日期' || {inside} || '不一致'
+            FROM migration_stagedperson s
+            WHERE s.testload_id = %s AND s.birth_date IS NOT NULL AND LENGTH(s.id_number) = 18
+              AND {inside} <> CAST(s.birth_date AS TEXT)""",
+        [layout.PERSONS, ctx.pk],
+    )
+
+
+def check_recipient_totals(ctx: Context) -> None:
+    """The import keeps monthly_total − basic − account as the years addition: it can be an extra, never less."""
+    if layout.RECIPIENTS not in ctx.files:
+        return
+    _insert(
+        ctx,
+        "recipient_total_mismatch",
+        f"""SELECT %s, s.line, 'monthly_total', {_value("s.monthly_total")},
+                   '月发放合计' || CAST(s.monthly_total AS TEXT) || '元小于基础养老金'
+                   || CAST(COALESCE(s.basic_pension, 0) AS TEXT) || '元与个人账户养老金'
+                   || CAST(COALESCE(s.account_pension, 0) AS TEXT) || '元之和'
+            FROM migration_stagedrecipient s
+            WHERE s.testload_id = %s AND s.monthly_total IS NOT NULL
+              AND s.monthly_total - COALESCE(s.basic_pension, 0) - COALESCE(s.account_pension, 0) <= -0.005""",
+        [layout.RECIPIENTS, ctx.pk],
+    )
+
+
+# A re-homed person's package account against their register account: (package column, register expression,
+# label). The import keeps the register's account, so any difference would surface only in its balance proof.
+REHOME_PARTS: tuple[tuple[str, str, str], ...] = (
+    ("personal", "x.balance_personal", "个人缴费"),
+    ("gov_subsidy", "x.balance_government_subsidy", "政府补贴"),
+    ("collective", "x.balance_collective", "集体补助"),
+    ("other_subsidy", "x.balance_donation + x.balance_government_paid", "其他资助"),
+    ("interest", "x.balance_interest", "利息"),
+    # The pooled part is folded in by the import (without folding, ``check_pooled_folded`` blocks it).
+    ("balance", "x.balance", "余额（不含统筹账户）"),
+)
+
+
+def check_rehomed_accounts(ctx: Context) -> None:
+    if layout.PERSONS not in ctx.files or layout.ACCOUNTS not in ctx.files:
+        return
+    package = {column: f"COALESCE(a.{column}, 0)" for column, _x, _l in REHOME_PARTS}
+    package["balance"] = "COALESCE(a.balance, 0) - COALESCE(a.pooled, 0)"
+    differs = " OR ".join(f"ABS({package[c]} - ({x})) >= 0.005" for c, x, _l in REHOME_PARTS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT s.line, a.line, x.id, {", ".join(package[c] for c, _x, _l in REHOME_PARTS)},
+                       {", ".join(f"COALESCE({x}, 0)" for _c, x, _l in REHOME_PARTS)}
+                FROM migration_stagedperson s
+                LEFT JOIN migration_stagedaccount a ON a.testload_id = s.testload_id AND a.insurance_no = s.insurance_no
+                LEFT JOIN funds_individualaccount x ON x.person_id = s.existing_person_id
+                WHERE s.testload_id = %s AND s.existing_person_id IS NOT NULL AND s.insurance_no <> ''
+                  AND (a.id IS NOT NULL OR x.id IS NOT NULL)
+                  AND (a.id IS NULL OR x.id IS NULL OR {differs})
+                ORDER BY s.line, a.line""",
+            [ctx.pk],
+        )
+        found = cursor.fetchall()
+    width = len(REHOME_PARTS)
+    rows = []
+    for person_line, account_line, account_id, *values in found:
+        if account_line is None:
+            rows.append(
+                finding(
+                    "rehome_balance_mismatch",
+                    file=layout.PERSONS,
+                    line=person_line,
+                    column="insurance_no",
+                    message="该人已在本系统参保并有个人账户，accounts.csv中却没有其账户；导入保留本系统账户，清单合计将对不平",
+                )
+            )
+            continue
+        if account_id is None:
+            rows.append(
+                finding(
+                    "rehome_balance_mismatch",
+                    file=layout.ACCOUNTS,
+                    line=account_line,
+                    column="balance",
+                    message="该人已在本系统参保但本系统没有其个人账户，数据包中的账户余额导入时将无处入账",
+                )
+            )
+            continue
+        differing = [
+            (column, label, money_total(ours), money_total(theirs))
+            for (column, _x, label), ours, theirs in zip(REHOME_PARTS, values[:width], values[width:], strict=True)
+            if money_total(ours) != money_total(theirs)
+        ]
+        if not differing:  # a float's doubt on SQLite, not a fen of difference
+            continue
+        rows.append(
+            finding(
+                "rehome_balance_mismatch",
+                file=layout.ACCOUNTS,
+                line=account_line,
+                column=differing[0][0],
+                value=str(differing[0][2]),
+                message="迁入人员的账户与本系统不一致（导入保留本系统账户，清单合计将对不平）："
+                + "；".join(
+                    f"{label}（{column}）数据包{ours}元、本系统{theirs}元" for column, label, ours, theirs in differing
+                ),
+            )
+        )
+    for row in rows:
+        row.testload = ctx.testload
+    Finding.objects.bulk_create(rows, batch_size=1000)
+
+
 # The persons' target places and register matches were filled while reading (``migration.testload``).
 CHECKS = (
     check_orphans,
@@ -565,6 +795,12 @@ CHECKS = (
     check_unmapped,
     check_register,
     check_accounts_present,
+    check_manifest_regions,
+    check_pooled_folded,
+    check_lengths,
+    check_birth_dates,
+    check_recipient_totals,
+    check_rehomed_accounts,
 )
 
 

@@ -124,6 +124,8 @@ class Context:
     target: PoolingRegion
     actor_id: int | None
     freeze_date: dt.date
+    # The day interest was last settled in the source: opening entries booked then earn from then on.
+    opening_date: dt.date
     cutover_month: dt.date
     now: dt.datetime
 
@@ -137,6 +139,7 @@ class Context:
             "actor": self.actor_id,
             "now": ops.adapt_datetimefield_value(self.now),
             "freeze": ops.adapt_datefield_value(self.freeze_date),
+            "opening": ops.adapt_datefield_value(self.opening_date),
             "ref": f"merger:{self.project.pk}",
             **more,
         }
@@ -214,6 +217,19 @@ def _freeze_date(project: MergerProject, package: MergerPackage) -> dt.date:
     if frozen is not None:
         return timezone.localdate(frozen) if timezone.is_aware(frozen) else frozen.date()
     return project.cutover_date - dt.timedelta(days=1)
+
+
+def _opening_date(project: MergerProject, package: MergerPackage) -> dt.date:
+    """The manifest's ``interest_settled_through`` (interest was settled in the source up to that day), else the
+    freeze date. Money booked on or before 31 December earns the whole next year in the year-end settlement
+    (``funds.settlement``): booked on the freeze date instead, the months between would earn nothing."""
+    freeze = _freeze_date(project, package)
+    raw = str((package.manifest or {}).get("interest_settled_through") or "")
+    try:
+        settled = dt.date.fromisoformat(raw[:10])
+    except ValueError:
+        return freeze
+    return settled if settled <= freeze else freeze
 
 
 def _line_ranges(testload_id: int, chunk_size: int) -> list[tuple[int, int]]:
@@ -294,6 +310,7 @@ def _work(run: ImportRun, *, chunk_size: int, workers: int) -> ImportRun:
             target=project.target_pooling_region,
             actor_id=actor.pk if actor else None,
             freeze_date=_freeze_date(project, run.package),
+            opening_date=_opening_date(project, run.package),
             cutover_month=project.cutover_date.replace(day=1),
             now=timezone.now(),
         )
@@ -316,9 +333,8 @@ def _work(run: ImportRun, *, chunk_size: int, workers: int) -> ImportRun:
             for _item, did in run_parallel(todo, one, workers_allowed(workers)):
                 if did:
                     step_advance(step, 1)
-        step_progress(step, done=step.progress_done, phase="统筹区划调整")
-        if _chunk(run, "repool", 0, lambda: _repool(ctx)):
-            step_advance(step, 1)
+        # The proof comes before the places move: a failed one leaves them with the source, frozen, and the
+        # run resumable once the difference is corrected.
         step_progress(step, done=step.progress_done, phase="余额核对")
         return _verify(ctx)
     except Exception as error:
@@ -389,9 +405,33 @@ def _usable_numbers(rows: list[tuple]) -> dict[int, str]:
     return kept
 
 
+def _own_form(number: str) -> bool:
+    """A number in this register's own form: county code + 8-digit serial (it moves that county's counter)."""
+    return len(number) == 14 and number.isascii() and number.isdigit()
+
+
+def _lock_counters(rows: list[tuple]) -> None:
+    """Every counter the chunk may touch (its counties, and those of the kept numbers in the register's form),
+    locked in one pass in code order: chunks running at once then wait for each other instead of each holding
+    one county while asking for another's (a deadlock). Taken before the kept numbers are judged, so a number
+    another chunk has just issued is seen as taken."""
+    counties = {region_code[:6] for _, _, _, region_code in rows}
+    counties |= {number[:6] for _, _, number, _ in rows if number and _own_form(number)}
+    ordered = sorted(counties)
+    InsuranceNumberCounter.objects.bulk_create(
+        [InsuranceNumberCounter(county_code=county) for county in ordered], ignore_conflicts=True
+    )
+    list(
+        InsuranceNumberCounter.objects.select_for_update()
+        .filter(county_code__in=ordered)
+        .order_by("county_code")
+        .values_list("pk", flat=True)
+    )
+
+
 def _allocate(county: str, count: int) -> list[int]:
-    """``count`` serials of the county's counter, taken at once under its row lock (never reused)."""
-    InsuranceNumberCounter.objects.bulk_create([InsuranceNumberCounter(county_code=county)], ignore_conflicts=True)
+    """``count`` serials of the county's counter, taken at once under its row lock (never reused; the lock is
+    the chunk's, from ``_lock_counters``)."""
     counter = InsuranceNumberCounter.objects.select_for_update().get(county_code=county)
     first = counter.last_serial + 1
     counter.last_serial += count
@@ -404,16 +444,16 @@ def _advance_counters(kept: list[str]) -> None:
     a later registration is not handed one of them."""
     highest: dict[str, int] = {}
     for number in kept:
-        if len(number) == 14 and number.isdigit():
+        if _own_form(number):
             county, serial = number[:6], int(number[6:])
             highest[county] = max(highest.get(county, 0), serial)
     for county, serial in sorted(highest.items()):
-        InsuranceNumberCounter.objects.bulk_create([InsuranceNumberCounter(county_code=county)], ignore_conflicts=True)
         InsuranceNumberCounter.objects.filter(county_code=county, last_serial__lt=serial).update(last_serial=serial)
 
 
 def _numbers(rows: list[tuple]) -> tuple[dict[int, str], int]:
     """Staged id → the insurance number the person gets, and how many were issued anew."""
+    _lock_counters(rows)
     numbers = _usable_numbers(rows)
     _advance_counters(list(numbers.values()))
     by_county: dict[str, list[int]] = {}
@@ -490,17 +530,14 @@ def _create(ctx: Context, lo: int, hi: int) -> tuple[int, int]:
                                CASE s.gender WHEN '2' THEN 'F' ELSE 'M' END, s.birth_date, s.target_village_id,
                                s.target_region_code,
                                CASE WHEN s.status IN ('cancelled', 'deceased') THEN 'cancelled' ELSE 'active' END,
-                               SUBSTR(s.phone, 1, 20), s.address, '', s.bank_code, SUBSTR(s.bank_account, 1, 32),
+                               s.phone, s.address, '', s.bank_code, s.bank_account,
                                s.enrolled_on, NULL, %(now)s
                         FROM {SP} s JOIN {KEYS_TABLE} k ON k.staged_id = s.id
                         ORDER BY s.line""",
                     params,
                 )
-        except IntegrityError:
-            raise Conflict(
-                "数据包中有人员的身份证号已在本系统登记（试导入之后新登记的？），请重新试导入后再正式导入。",
-                code="person_exists",
-            ) from None
+        except IntegrityError as error:
+            raise _insert_conflict(error) from None
         created = cursor.rowcount
         cursor.execute(
             f"""UPDATE {SP} SET person_id = p.id, insurance_number = p.insurance_number
@@ -520,6 +557,20 @@ def _create(ctx: Context, lo: int, hi: int) -> tuple[int, int]:
         )
     _special_groups(ctx, lo, hi)
     return created, reissued
+
+
+def _insert_conflict(error: IntegrityError) -> Conflict:
+    """What a refused insert of new persons means: an insurance number issued elsewhere at the same moment (run
+    the import again: the chunk rolled back and picks another), or an identity number registered meanwhile."""
+    if "insurance_number" in str(error):
+        return Conflict(
+            "新参保人的保险编号与同时办理的参保登记分配的编号冲突，本批已撤回；请重新执行正式导入，将重新编号。",
+            code="insurance_number_taken",
+        )
+    return Conflict(
+        "数据包中有人员的身份证号已在本系统登记（试导入之后新登记的？），请重新试导入后再正式导入。",
+        code="person_exists",
+    )
 
 
 def _special_groups(ctx: Context, lo: int, hi: int) -> None:
@@ -574,7 +625,7 @@ POOLED = ("pooled", "government_subsidy", "pooled")
 
 def _accounts(ctx: Context, lo: int, hi: int) -> int:
     """New persons' accounts with every component, and one TRANSFER_IN entry per nonzero part (booked on the
-    freeze date). Re-homed persons keep theirs; a legacy pooled balance is folded in by one entry."""
+    day interest was last settled in the source). Re-homed persons keep theirs; a legacy pooled balance is folded in by one entry."""
     fold = ctx.project.fold_pooled
     params = ctx.params(lo, hi)
     pooled = "COALESCE(a.pooled, 0)" if fold else "0"
@@ -589,7 +640,7 @@ def _accounts(ctx: Context, lo: int, hi: int) -> int:
                     (person_id, region_code, pooling_region_id, opened_on, closed_on, balance_personal,
                      balance_government_subsidy, balance_collective, balance_donation, balance_government_paid,
                      balance_interest, balance)
-                SELECT s.person_id, s.target_region_code, %(target)s, COALESCE(s.enrolled_on, %(freeze)s), NULL,
+                SELECT s.person_id, s.target_region_code, %(target)s, COALESCE(s.enrolled_on, %(opening)s), NULL,
                        COALESCE(a.personal, 0), COALESCE(a.gov_subsidy, 0) + {pooled}, COALESCE(a.collective, 0),
                        COALESCE(a.other_subsidy, 0), 0, COALESCE(a.interest, 0),
                        COALESCE(a.personal, 0) + COALESCE(a.gov_subsidy, 0) + COALESCE(a.collective, 0)
@@ -610,7 +661,7 @@ def _accounts(ctx: Context, lo: int, hi: int) -> int:
                 INSERT INTO {LEDGER}
                     (account_id, component, kind, amount, booked_on, period, reference, idempotency_key,
                      reverses_id, created_at, created_by_id)
-                SELECT x.id, v.component, 'transfer_in', v.amount, %(freeze)s, '', %(ref)s,
+                SELECT x.id, v.component, 'transfer_in', v.amount, %(opening)s, '', %(ref)s,
                        %(ref)s || ':' || v.person_id || ':' || v.k, NULL, %(now)s, %(actor)s
                 FROM ({select_parts}) v JOIN {ACCOUNT} x ON x.person_id = v.person_id
                 WHERE v.amount <> 0
@@ -640,7 +691,7 @@ def _fold_rehomed(cursor, params: dict) -> None:
         f"""INSERT INTO {LEDGER}
                 (account_id, component, kind, amount, booked_on, period, reference, idempotency_key,
                  reverses_id, created_at, created_by_id)
-            SELECT x.id, 'government_subsidy', 'transfer_in', a.pooled, %(freeze)s, '', %(ref)s,
+            SELECT x.id, 'government_subsidy', 'transfer_in', a.pooled, %(opening)s, '', %(ref)s,
                    %(ref)s || ':' || x.person_id || ':pooled', NULL, %(now)s, %(actor)s
             FROM {SP} s JOIN {SA} a ON a.testload_id = s.testload_id AND a.insurance_no = s.insurance_no
                  JOIN {ACCOUNT} x ON x.person_id = s.person_id
@@ -733,7 +784,7 @@ def _recipients(ctx: Context, lo: int, hi: int) -> int:
                        + COALESCE(s.military_years, 0),
                        COALESCE((SELECT a.balance FROM {SA} a
                                  WHERE a.testload_id = s.testload_id AND a.insurance_no = s.insurance_no), 0),
-                       %(divisor)s, COALESCE(r.account_pension, 0), r.bank_code, SUBSTR(r.bank_account, 1, 32),
+                       %(divisor)s, COALESCE(r.account_pension, 0), r.bank_code, r.bank_account,
                        %(actor)s, %(now)s
                 {recipients} {new_ones}
                   AND NOT EXISTS (SELECT 1 FROM {AWARD} w
@@ -853,14 +904,34 @@ def _repool(ctx: Context) -> int:
     return places.update(pooling_region=ctx.target)
 
 
-def _imported_balance(run: ImportRun) -> Decimal:
+@dataclass
+class Proof:
+    """The balances the import arrived at, read two ways: the accounts' cached balances and their ledger."""
+
+    cached: Decimal  # the sum of the imported accounts' cached balances
+    ledger: Decimal  # the sum of their ledger entries
+    unbalanced: int  # accounts whose cached balance is not the sum of their entries
+
+
+def _prove(run: ImportRun) -> Proof:
+    """Set-based, over the accounts of the persons this import wrote (re-homed ones included)."""
+    imported = f"{ACCOUNT} x JOIN {SP} s ON s.person_id = x.person_id AND s.testload_id = %(testload)s"
+    params = {"testload": run.testload_id}
     with connection.cursor() as cursor:
+        cursor.execute(f"SELECT SUM(x.balance) FROM {imported}", params)
+        cached = money_total(cursor.fetchone()[0])
+        cursor.execute(f"SELECT SUM(e.amount) FROM {LEDGER} e JOIN {imported} ON x.id = e.account_id", params)
+        ledger = money_total(cursor.fetchone()[0])
+        # The half-fen margin only keeps SQLite's binary floats from crying wolf; PostgreSQL's numeric is exact.
         cursor.execute(
-            f"""SELECT SUM(x.balance) FROM {ACCOUNT} x JOIN {SP} s ON s.person_id = x.person_id
-                WHERE s.testload_id = %s""",
-            [run.testload_id],
+            f"""SELECT COUNT(*) FROM {imported}
+                LEFT JOIN (SELECT e.account_id, SUM(e.amount) AS total FROM {LEDGER} e JOIN {imported}
+                           ON x.id = e.account_id GROUP BY e.account_id) l ON l.account_id = x.id
+                WHERE ABS(x.balance - COALESCE(l.total, 0)) >= 0.005""",
+            params,
         )
-        return money_total(cursor.fetchone()[0])
+        unbalanced = cursor.fetchone()[0]
+    return Proof(cached=cached, ledger=ledger, unbalanced=unbalanced)
 
 
 def _counts(run: ImportRun) -> dict[str, int]:
@@ -881,39 +952,62 @@ def _counts(run: ImportRun) -> dict[str, int]:
     }
 
 
+def _proof_error(proof: Proof, expected: Decimal) -> str:
+    """Why the money did not arrive, with the figures; empty when it did."""
+    problems = []
+    if proof.cached != expected:
+        problems.append(
+            f"导入后账户余额合计 ¥{proof.cached:,}，数据包清单为 ¥{expected:,}，相差 ¥{proof.cached - expected:,}"
+        )
+    if proof.ledger != expected:
+        problems.append(
+            f"账户明细（分户账）合计 ¥{proof.ledger:,}，数据包清单为 ¥{expected:,}，相差 ¥{proof.ledger - expected:,}"
+        )
+    if proof.unbalanced:
+        problems.append(f"{proof.unbalanced} 个账户的余额与其明细合计不符")
+    return "；".join(problems) + "。请核查更正后重新执行正式导入（封存不解除，统筹区不调整）。" if problems else ""
+
+
 def _verify(ctx: Context) -> ImportRun:
+    """Prove the balances, then move the places, lift the freeze and close the run in one transaction: either
+    all of it happens or none, and a failed proof leaves the source as it was (frozen, its places its own)."""
     run, project = ctx.run, ctx.project
     actor = run.started_by
-    imported = _imported_balance(run)
+    proof = _prove(run)
     ImportRun.objects.filter(pk=run.pk).update(**_counts(run))
     run.refresh_from_db()
     persons = run.persons_created + run.persons_rehomed
-    if imported != run.balance_expected:
-        error = (
-            f"导入后账户余额合计 ¥{imported:,}，数据包清单为 ¥{run.balance_expected:,}，"
-            f"相差 ¥{imported - run.balance_expected:,}。请核查后重新导入。"
-        )
+    error = _proof_error(proof, run.balance_expected)
+    if error:
         ImportRun.objects.filter(pk=run.pk).update(
-            status=ImportStatus.FAILED, balance_imported=imported, error=error, finished_at=timezone.now()
+            status=ImportStatus.FAILED, balance_imported=proof.cached, error=error, finished_at=timezone.now()
         )
         step_fail(project, Step.IMPORT, actor=actor, error=error)
         run.refresh_from_db()
         return run
     from migration.freezing import freeze_lift  # the freeze's own module lifts it (and records who)
 
-    freeze_lift(actor=actor, project=project)
-    ImportRun.objects.filter(pk=run.pk).update(
-        status=ImportStatus.DONE, balance_imported=imported, error="", finished_at=timezone.now()
-    )
-    step_finish(
-        project,
-        Step.IMPORT,
-        actor=actor,
-        summary=(
-            f"导入 {persons} 人（新建 {run.persons_created} 人，迁入 {run.persons_rehomed} 人，"
-            f"重新编号 {run.insurance_numbers_reissued} 人），个人账户 {run.accounts} 个，缴费记录 {run.contributions} 条，"
-            f"待遇 {run.awards} 人，档次选择 {run.tier_choices} 条；账户余额合计 ¥{imported:,}，与数据包清单一致。"
-        ),
-    )
+    step = step_of(project, Step.IMPORT)
+    step_progress(step, done=step.progress_done, phase="统筹区划调整")
+    with transaction.atomic(), freeze_bypass():
+        if not ImportChunk.objects.filter(run=run, phase="repool", number=0).exists():
+            ImportChunk.objects.create(run=run, phase="repool", number=0, rows=_repool(ctx))
+        freeze_lift(actor=actor, project=project)
+        ImportRun.objects.filter(pk=run.pk).update(
+            status=ImportStatus.DONE, balance_imported=proof.cached, error="", finished_at=timezone.now()
+        )
+        step_advance(step, 1)
+        step_finish(
+            project,
+            Step.IMPORT,
+            actor=actor,
+            summary=(
+                f"导入 {persons} 人（新建 {run.persons_created} 人，迁入 {run.persons_rehomed} 人，"
+                f"重新编号 {run.insurance_numbers_reissued} 人），个人账户 {run.accounts} 个，"
+                f"缴费记录 {run.contributions} 条，待遇 {run.awards} 人，档次选择 {run.tier_choices} 条；"
+                f"账户余额合计 ¥{proof.cached:,}，账户明细合计 ¥{proof.ledger:,}，均与数据包清单一致，"
+                "每个账户的余额与其明细相符。"
+            ),
+        )
     run.refresh_from_db()
     return run

@@ -226,6 +226,7 @@ def test_a_clean_package_has_every_kind_registered():
         "id_number_duplicate", "insurance_no_duplicate", "already_enrolled_in_target",
         "already_receiving_in_target", "enrolled_elsewhere", "orphan_row", "region_unmapped",
         "recipient_under_age", "recipient_not_receiving", "contribution_after_freeze", "tier_not_in_schedule",
-        "rehome", "insurance_no_taken", "person_without_account",
+        "rehome", "insurance_no_taken", "person_without_account", "rehome_balance_mismatch", "pooled_not_folded",
+        "value_too_long", "manifest_region_mismatch", "birth_date_mismatch", "recipient_total_mismatch",
     }  # fmt: skip
     assert set(checks.KINDS) == written

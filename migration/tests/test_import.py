@@ -42,7 +42,8 @@ def test_the_import_writes_every_record_and_proves_the_balance():
     assert run.balance_expected == run.balance_imported == D("3062.34")
     step = MergerStep.objects.get(project=world.project, step=Step.IMPORT)
     assert step.state == StepState.DONE
-    assert "导入 4 人" in step.summary and "¥3,062.34，与数据包清单一致" in step.summary
+    assert "导入 4 人" in step.summary
+    assert "账户余额合计 ¥3,062.34，账户明细合计 ¥3,062.34，均与数据包清单一致" in step.summary
     # and the freeze is lifted
     assert not RegionFreeze.objects.filter(lifted_at__isnull=True).exists()
 

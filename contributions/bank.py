@@ -10,6 +10,7 @@ ledger through ``funds.bulk.credit_in_bulk``); on SQLite (development) line by l
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -26,7 +27,14 @@ from contributions.models import Channel, Contribution
 from contributions.services import bank_payment_post
 from enrollment.models import InsuredPerson, PersonStatus
 from funds.batch_handlers import BatchHandler
-from funds.batches import batch_issue
+from funds.batches import (
+    all_frozen_refusal,
+    batch_issue,
+    frozen_patterns,
+    frozen_sql,
+    left_out_message,
+    not_frozen_sql,
+)
 from funds.bulk import credit_in_bulk
 from funds.fund_accounts import movement_post
 from funds.models import (
@@ -42,19 +50,32 @@ from funds.models import (
     ResultReceipt,
 )
 
+log = logging.getLogger(__name__)
+
 # --- issuing ----------------------------------------------------------------------------------------------
 
 
 def _pooling_region_filter(pooling_region: PoolingRegion) -> tuple[str, list[str]]:
-    """SQL on ``p.region_code`` for the places of the pooling region (a town moved to another one is not ours)."""
-    prefixes = selectors.pooling_prefixes()
-    own = [prefix for prefix, pool in prefixes if pool == pooling_region.pk]
-    if not own:
-        raise DomainError(f"{pooling_region.name}下没有任何地区。", code="no_places")
-    nested = [p for p, pool in prefixes if pool != pooling_region.pk and any(p.startswith(o) and p != o for o in own)]
-    sql = "(" + " OR ".join("p.region_code LIKE %s" for _ in own) + ")"
-    sql += "".join(" AND p.region_code NOT LIKE %s" for _ in nested)
-    return sql, [f"{o}%" for o in own] + [f"{n}%" for n in nested]
+    """Kept for callers of the old private name: ``selectors.pooling_region_sql``."""
+    return selectors.pooling_region_sql(pooling_region)
+
+
+# Persons of a DEDUCT batch: {places} and {frozen} are SQL on p.region_code, their parameters in that order.
+_DEDUCT_LINES_SQL = """
+    SELECT p.id AS person_id, c.id AS source_id, p.region_code, p.insurance_number AS insurance_no,
+           p.id_number, p.name, p.bank_account, c.amount
+    FROM contributions_tierchoice c
+    JOIN enrollment_insuredperson p ON p.id = c.person_id
+    WHERE c.year = %s AND p.status = %s AND p.bank_code = %s AND p.bank_account <> '' AND {places}{frozen}
+      AND NOT EXISTS (SELECT 1 FROM contributions_contribution k WHERE k.person_id = p.id AND k.year = %s)
+      AND NOT EXISTS (
+          SELECT 1 FROM enrollment_specialgroupmembership m
+          JOIN contributions_hardshipshare h ON h."group" = m."group" AND h.policy_id = %s AND h.share_percent > 0
+          WHERE m.person_id = p.id AND m.certified_on <= %s AND (m.ends_on IS NULL OR m.ends_on >= %s))
+      AND NOT EXISTS (
+          SELECT 1 FROM funds_bankbatchline bl JOIN funds_bankbatch b ON b.id = bl.batch_id
+          WHERE bl.person_id = p.id AND b.kind = 'DEDUCT' AND b.period = %s AND b.status <> 'settled')
+"""
 
 
 def deduct_batch_issue(
@@ -62,47 +83,49 @@ def deduct_batch_issue(
 ) -> BankBatch:
     """A DEDUCT batch for the year: every active person of the pooling region who banks with the partner and
     has a tier for the year, and is not paid for it, not in another live DEDUCT batch of the year, and not
-    government-paid (代缴 people are not in it, by the contract). The amount is the tier, less nothing."""
+    government-paid (代缴 people are not in it, by the contract). The amount is the tier, less nothing.
+
+    Persons in towns frozen for a merger are left out; the batch's ``frozen_left_out`` says how many and
+    ``frozen_notice`` says it to the clerk. When everyone is frozen, the freeze's refusal."""
     issued_on = issued_on or timezone.localdate()
     require_open(pooling_region, issued_on)
     year_policy = selectors.policy_for_year(pooling_region=pooling_region, year=year)
-    places, place_params = _pooling_region_filter(pooling_region)
-    sql = f"""
-        SELECT p.id AS person_id, c.id AS source_id, p.region_code, p.insurance_number AS insurance_no,
-               p.id_number, p.name, p.bank_account, c.amount
-        FROM contributions_tierchoice c
-        JOIN enrollment_insuredperson p ON p.id = c.person_id
-        WHERE c.year = %s AND p.status = %s AND p.bank_code = %s AND p.bank_account <> '' AND {places}
-          AND NOT EXISTS (SELECT 1 FROM contributions_contribution k WHERE k.person_id = p.id AND k.year = %s)
-          AND NOT EXISTS (
-              SELECT 1 FROM enrollment_specialgroupmembership m
-              JOIN contributions_hardshipshare h ON h."group" = m."group" AND h.policy_id = %s AND h.share_percent > 0
-              WHERE m.person_id = p.id AND m.certified_on <= %s AND (m.ends_on IS NULL OR m.ends_on >= %s))
-          AND NOT EXISTS (
-              SELECT 1 FROM funds_bankbatchline bl JOIN funds_bankbatch b ON b.id = bl.batch_id
-              WHERE bl.person_id = p.id AND b.kind = 'DEDUCT' AND b.period = %s AND b.status <> 'settled')
-    """
-    params = [
-        year,
-        PersonStatus.ACTIVE,
-        partner.code,
-        *place_params,
-        year,
-        year_policy.pk,
-        issued_on,
-        issued_on,
-        str(year),
-    ]
-    return batch_issue(
-        actor=actor,
-        kind=BatchKind.DEDUCT,
-        partner=partner,
-        pooling_region=pooling_region,
-        period=str(year),
-        lines_sql=sql,
-        lines_params=params,
-        issued_on=issued_on,
-    )
+    places, place_params = selectors.pooling_region_sql(pooling_region)
+    # Towns frozen for a merger wait: their persons are left out (the database would refuse their lines).
+    patterns = frozen_patterns()
+
+    def params(frozen: list[str]) -> list:
+        return [
+            year, PersonStatus.ACTIVE, partner.code, *place_params, *frozen,
+            year, year_policy.pk, issued_on, issued_on, str(year),
+        ]  # fmt: skip
+
+    left_out, frozen_code = 0, ""
+    if patterns:
+        frozen_only = _DEDUCT_LINES_SQL.format(places=places, frozen=" AND " + frozen_sql("p.region_code", patterns))
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*), MIN(region_code) FROM ({frozen_only}) AS frozen", params(patterns))
+            left_out, frozen_code = cursor.fetchone()
+    try:
+        batch = batch_issue(
+            actor=actor,
+            kind=BatchKind.DEDUCT,
+            partner=partner,
+            pooling_region=pooling_region,
+            period=str(year),
+            lines_sql=_DEDUCT_LINES_SQL.format(places=places, frozen=not_frozen_sql("p.region_code", patterns)),
+            lines_params=params(patterns),
+            issued_on=issued_on,
+        )
+    except DomainError as error:
+        if left_out and error.code == "nothing_to_issue":
+            raise all_frozen_refusal(frozen_code) from None
+        raise
+    batch.frozen_left_out = left_out
+    batch.frozen_notice = left_out_message(left_out) if left_out else ""
+    if left_out:
+        log.info("%s: %s", batch.batch_no, batch.frozen_notice)
+    return batch
 
 
 # --- settling ---------------------------------------------------------------------------------------------

@@ -80,6 +80,19 @@ def pooling_prefixes() -> list[tuple[str, int]]:
     return sorted(((r.scope_prefix, r.pooling_region_id) for r in assigned), key=lambda item: -len(item[0]))
 
 
+def pooling_region_sql(pooling_region: PoolingRegion, column: str = "p.region_code") -> tuple[str, list[str]]:
+    """SQL on ``column`` for the places of the pooling region (a town moved to another one is not ours), with
+    its positional parameters."""
+    prefixes = pooling_prefixes()
+    own = [prefix for prefix, pool in prefixes if pool == pooling_region.pk]
+    if not own:
+        raise DomainError(f"{pooling_region.name}下没有任何地区。", code="no_places")
+    nested = [p for p, pool in prefixes if pool != pooling_region.pk and any(p.startswith(o) and p != o for o in own)]
+    sql = "(" + " OR ".join(f"{column} LIKE %s" for _ in own) + ")"
+    sql += "".join(f" AND {column} NOT LIKE %s" for _ in nested)
+    return sql, [f"{o}%" for o in own] + [f"{n}%" for n in nested]
+
+
 def pooling_region_id_of(region_code: str, prefixes: list[tuple[str, int]]) -> int | None:
     """The pooling region of a place, from ``pooling_prefixes()`` (a town moved by an adjustment wins)."""
     return next((pool for prefix, pool in prefixes if region_code.startswith(prefix)), None)

@@ -118,7 +118,7 @@ def _cell_text(value) -> str:
     return str(value).strip()
 
 
-def _rows(file_name: str, content: bytes) -> tuple[str, Iterator[list[str]]]:
+def read_rows(file_name: str, content: bytes) -> tuple[str, Iterator[list[str]]]:
     """(sheet title, rows as text) of an .xlsx (by content, whatever the name) or a UTF-8/GBK .csv."""
     if content[:2] == b"PK":
         try:
@@ -149,7 +149,7 @@ def _column(headers: list[str], names: tuple[str, ...]) -> int | None:
 def read_tier_sheet(*, file_name: str, content: bytes, year: int) -> TierSheet:
     if not content:
         raise DomainError("上传的文件是空的。", code="empty", field="file")
-    title, rows = _rows(file_name, content)
+    title, rows = read_rows(file_name, content)
     sheet = TierSheet()
     found = re.match(r"^(\d{4})" + SHEET_SUFFIX, title or "")
     if found and int(found.group(1)) != year:
@@ -180,3 +180,7 @@ def read_tier_sheet(*, file_name: str, content: bytes, year: int) -> TierSheet:
             SheetRow(number=number, id_number=cell(id_column), name=cell(name_column), tier=cell(tier_column))
         )
     return sheet
+
+
+# The old private name, still imported elsewhere.
+_rows = read_rows

@@ -27,6 +27,7 @@ from django.db.models import Count, F, QuerySet, Sum
 from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError
+from agencies.freeze import frozen_label_for, frozen_message, frozen_prefixes
 from agencies.models import PoolingRegion
 from agencies.money import ZERO, money_total
 from agencies.permissions import Action, require
@@ -64,6 +65,44 @@ LINE_COLUMNS = (
     "bank_account",
     "amount",
 )
+
+
+# --- places frozen for a merger (数据封存) -------------------------------------------------------------------
+# A merger freezes some towns of a pooling region; the jobs that work on the whole region (the deduction batch,
+# the payroll, the year-end interest, a result file's settlement) leave those towns out and say how many, so
+# the rest of the region runs while the towns wait. The database's guards would refuse the whole statement.
+
+
+def frozen_patterns() -> list[str]:
+    """LIKE patterns of the live frozen prefixes; empty when nothing is frozen (the usual case)."""
+    return [f"{prefix}%" for prefix in frozen_prefixes()]
+
+
+def not_frozen_sql(column: str, patterns: list[str], *, named: bool = False) -> str:
+    """`` AND <column> NOT LIKE ...`` for each pattern: positional ``%s``, or ``%(frozen<n>)s`` when named."""
+    marks = [f"%(frozen{n})s" if named else "%s" for n in range(len(patterns))]
+    return "".join(f" AND {column} NOT LIKE {mark}" for mark in marks)
+
+
+def frozen_sql(column: str, patterns: list[str], *, named: bool = False) -> str:
+    """``(<column> LIKE ... OR ...)``: the rows a job leaves out (``FALSE`` when nothing is frozen)."""
+    marks = [f"%(frozen{n})s" if named else "%s" for n in range(len(patterns))]
+    return "(" + (" OR ".join(f"{column} LIKE {mark}" for mark in marks) or "1 = 0") + ")"
+
+
+def frozen_params(patterns: list[str]) -> dict[str, str]:
+    """The named parameters of ``not_frozen_sql(..., named=True)``."""
+    return {f"frozen{n}": pattern for n, pattern in enumerate(patterns)}
+
+
+def left_out_message(count: int) -> str:
+    """What a clerk reads when a job left persons of frozen towns out."""
+    return f"{count} 人所在乡镇因并轨封存，本次未纳入。"
+
+
+def all_frozen_refusal(region_code: str) -> Conflict:
+    """The refusal when everything a job would touch is frozen: the freeze's own message (nothing to do)."""
+    return Conflict(frozen_message(frozen_label_for(region_code) or ""), code="frozen")
 
 
 class NotThisBanksBatch(DomainError):
@@ -474,7 +513,8 @@ def receipt_settle(
     size = receipt.chunk_size
     numbers = range((batch.record_count + size - 1) // size)
     done = set(ResultChunk.objects.filter(receipt=receipt).values_list("number", flat=True))
-    todo = [number for number in numbers if number not in done]
+    held, held_lines, held_code = _chunks_with_frozen_lines(batch, size, done)
+    todo = [number for number in numbers if number not in done and number not in held]
     settled = len(done)
 
     def settle(number: int) -> bool:
@@ -484,7 +524,33 @@ def receipt_settle(
         settled += 1
         if progress is not None:
             progress(min(settled * size, batch.record_count), batch.record_count)
+    if held:
+        # A chunk is settled once, whole: skipping its frozen lines would lose them. Its chunk waits unclaimed,
+        # the receipt stays processing, and the next run after the lift (the nightly resume) finishes it.
+        log.warning("%s: %s lines held back by a freeze (%s chunks)", batch.batch_no, held_lines, len(held))
+        if len(held) == len(numbers):
+            raise all_frozen_refusal(held_code)
+        raise Conflict(
+            f"回盘文件 {batch.batch_no} 中{left_out_message(held_lines)}其余记录已结算；封存解除后再次结算即可完成。",
+            code="frozen",
+        )
     return _close(receipt_id, handler, chunks=len(numbers))
+
+
+def _chunks_with_frozen_lines(batch: BankBatch, size: int, done: set[int]) -> tuple[set[int], int, str]:
+    """(chunk numbers holding a line under a frozen prefix and not yet settled, how many such lines, a code)."""
+    patterns = frozen_patterns()
+    if not patterns:
+        return set(), 0, ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT (seq - 1) / %s AS chunk, COUNT(*), MIN(region_code) FROM funds_bankbatchline
+                WHERE batch_id = %s AND {frozen_sql("region_code", patterns)}
+                GROUP BY (seq - 1) / %s""",
+            [size, batch.pk, *patterns, size],
+        )
+        rows = [row for row in cursor.fetchall() if row[0] not in done]
+    return {row[0] for row in rows}, sum(row[1] for row in rows), min((row[2] for row in rows), default="")
 
 
 _CLAIM_SQL = """

@@ -16,7 +16,7 @@ from django.utils import timezone
 from agencies.errors import Conflict, DomainError
 from agencies.models import Region, RegionLevel
 from contributions.selectors import pooling_prefixes, pooling_region_id_of
-from contributions.xlsx import _rows as sheet_rows
+from contributions.xlsx import read_rows as sheet_rows
 from migration.models import MappingSource, MergerProject, PlaceMapping, Step, StepState, TestLoad
 from migration.services import require_merger_user, source_prefixes, step_of
 

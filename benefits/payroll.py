@@ -11,12 +11,13 @@ again finishes the lines not yet debited (``debited``) and takes nothing twice (
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from agencies.closing import require_open
@@ -42,10 +43,20 @@ from benefits.models import (
     RecoveryMethod,
     RecoveryStep,
 )
+from funds.batches import (
+    all_frozen_refusal,
+    frozen_params,
+    frozen_patterns,
+    frozen_sql,
+    left_out_message,
+    not_frozen_sql,
+)
 from funds.bulk import debit_in_proportion
 from funds.models import EntryKind
 
 Progress = Callable[[int, int], None]
+
+log = logging.getLogger(__name__)
 
 _LINE_COLUMNS = """(run_id, award_id, person_id, region_code, kind, category, basic_pension, account_pension,
     account_paid, fund_paid, total, debited, bank_code, bank_account, payout_status)"""
@@ -74,8 +85,17 @@ FROM benefits_award a
 {{period}}
 WHERE a.pooling_region_id = %(region)s
   AND a.start_month <= %(month)s
-  AND (a.paid_until IS NULL OR a.paid_until > %(month)s)
+  AND (a.paid_until IS NULL OR a.paid_until > %(month)s){{frozen}}
 ORDER BY a.id
+"""
+
+# How many awards in payment for the month a freeze leaves out ({frozen} selects the frozen towns).
+_FROZEN_AWARDS_SQL = """
+SELECT COUNT(*), MIN(a.region_code) FROM benefits_award a
+WHERE a.pooling_region_id = %(region)s
+  AND a.start_month <= %(month)s
+  AND (a.paid_until IS NULL OR a.paid_until > %(month)s)
+  AND {frozen}
 """
 
 # Approved back pay not yet paid, one line per award in payment: paid by the fund with the month.
@@ -86,7 +106,7 @@ SELECT %(run)s, a.id, a.person_id, a.region_code, 'arrears', a.category, SUM(r.a
 FROM benefits_arrear r
 JOIN benefits_award a ON a.id = r.award_id
 WHERE a.pooling_region_id = %(region)s AND a.status = 'active'
-  AND r.status = 'approved' AND r.payroll_line_id IS NULL
+  AND r.status = 'approved' AND r.payroll_line_id IS NULL{{frozen}}
 GROUP BY a.id, a.person_id, a.region_code, a.category, a.bank_code, a.bank_account
 HAVING SUM(r.amount) <> 0
 """
@@ -103,7 +123,7 @@ SELECT %(run)s, a.id, a.person_id, a.region_code, 'recovery', a.category,
 FROM benefits_overpayment o
 JOIN benefits_award a ON a.id = o.award_id
 WHERE a.pooling_region_id = %(region)s AND a.status = 'active'
-  AND o.status = 'open' AND o.offset_per_month > 0
+  AND o.status = 'open' AND o.offset_per_month > 0{{frozen}}
   AND o.id = (SELECT MIN(o2.id) FROM benefits_overpayment o2
               WHERE o2.award_id = o.award_id AND o2.status = 'open' AND o2.offset_per_month > 0)
   AND EXISTS (SELECT 1 FROM benefits_payrollline l
@@ -115,7 +135,7 @@ _CHUNKS_SQL = """
 SELECT MIN(id), MAX(id) FROM (
     SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / %s AS chunk
     FROM benefits_payrollline
-    WHERE run_id = %s AND kind = 'pension' AND NOT debited
+    WHERE run_id = %s AND kind = 'pension' AND NOT debited{frozen}
 ) numbered
 GROUP BY chunk
 ORDER BY 1
@@ -128,7 +148,7 @@ SET account_paid = COALESCE((SELECT s.debited FROM {staging} s WHERE s.line_id =
     fund_paid = account_pension
                 - COALESCE((SELECT s.debited FROM {staging} s WHERE s.line_id = benefits_payrollline.id), 0),
     debited = %s
-WHERE run_id = %s AND id BETWEEN %s AND %s AND kind = 'pension' AND NOT debited
+WHERE run_id = %s AND id BETWEEN %s AND %s AND kind = 'pension' AND NOT debited{frozen}
 """
 
 # The run's figures from its lines in one scan; in the preview, the account part is split as balances stand.
@@ -147,7 +167,7 @@ SELECT l.category,
                                                  AND o.kind = 'pension'))
 FROM benefits_payrollline l
 {join}
-WHERE l.run_id = %s
+WHERE l.run_id = %s{frozen}
 GROUP BY l.category
 """
 # LEAST and GREATEST are MIN and MAX of several arguments on SQLite.
@@ -162,7 +182,7 @@ SELECT l.id AS line_id, acc.id AS account_id, l.account_pension AS requested
 FROM benefits_payrollline l
 JOIN funds_individualaccount acc ON acc.person_id = l.person_id
 WHERE l.run_id = %s AND l.id BETWEEN %s AND %s AND l.kind = 'pension'
-  AND NOT l.debited AND l.account_pension > 0
+  AND NOT l.debited AND l.account_pension > 0{frozen}
 """
 
 
@@ -213,25 +233,67 @@ def payroll_prepare(*, actor, pooling_region: PoolingRegion, month: dt.date) -> 
                 f"{pooling_region.name}{month:%Y年%m月}的发放{run.get_status_display()}，不能重新试算。",
                 code="payroll_confirmed",
             )
-        _write_lines(run)
+        written, left_out = _write_lines(run)
+        if left_out and not written:
+            raise all_frozen_refusal(left_out[1])
         run.prepared_by = actor
         run.prepared_at = timezone.now()
         _set_totals(run, preview=True)
         run.save()
+    _note_left_out(run, left_out[0] if left_out else 0)
     return run
 
 
-def _write_lines(run: PayrollRun) -> None:
-    """The run's lines from the awards, back pay and offsets as they stand now (in the caller's transaction)."""
+def _note_left_out(run: PayrollRun, count: int) -> None:
+    """Awards of towns frozen for a merger wait: the run says how many (``frozen_notice``) and the log too."""
+    run.frozen_left_out = count
+    run.frozen_notice = left_out_message(count) if count else ""
+    if count:
+        log.info("payroll %s %s: %s", run.pooling_region_id, run.month, run.frozen_notice)
+
+
+def _frozen_awards(run: PayrollRun, patterns: list[str]) -> tuple[int, str] | None:
+    """(awards in payment for the month in frozen towns, the least code), or None when there are none."""
+    if not patterns:
+        return None
+    params = {"region": run.pooling_region_id, "month": run.month, **frozen_params(patterns)}
+    with connection.cursor() as cursor:
+        cursor.execute(_FROZEN_AWARDS_SQL.format(frozen=frozen_sql("a.region_code", patterns, named=True)), params)
+        count, code = cursor.fetchone()
+    return (count, code) if count else None
+
+
+def _frozen_q(patterns: list[str]) -> Q:
+    """The lines under a frozen prefix (matches nothing when nothing is frozen)."""
+    q = Q(pk__in=[])
+    for pattern in patterns:
+        q |= Q(region_code__startswith=pattern[:-1])
+    return q
+
+
+def _write_lines(run: PayrollRun) -> tuple[int, tuple[int, str] | None]:
+    """The run's lines from the awards, back pay and offsets as they stand now (in the caller's transaction).
+
+    Awards in towns frozen for a merger are left out, and their lines of a draft made before the freeze stay
+    as they are (the database refuses to touch them) and are left out of every later step. Returns (pension
+    lines written, (awards left out, a frozen code) or None)."""
+    patterns = frozen_patterns()
+    frozen = not_frozen_sql("a.region_code", patterns, named=True)
     params = {"run": run.pk, "region": run.pooling_region_id, "month": run.month, **_booleans()}
+    params |= frozen_params(patterns)
     with connection.cursor() as cursor:
         _tune(cursor)
         # A draft's lines are referenced by nothing (back pay points at a line only once confirmed): one
         # DELETE, not the ORM's fetch-and-collect of every line.
-        cursor.execute("DELETE FROM benefits_payrollline WHERE run_id = %s", [run.pk])
-        cursor.execute(_PENSION_LINES_SQL.format(period=_PERIOD_IN_EFFECT[connection.vendor]), params)
-        cursor.execute(_ARREARS_LINES_SQL, params)
-        cursor.execute(_RECOVERY_LINES_SQL, params)
+        cursor.execute(
+            f"DELETE FROM benefits_payrollline WHERE run_id = %s{not_frozen_sql('region_code', patterns)}",
+            [run.pk, *patterns],
+        )
+        cursor.execute(_PENSION_LINES_SQL.format(period=_PERIOD_IN_EFFECT[connection.vendor], frozen=frozen), params)
+        written = cursor.rowcount
+        cursor.execute(_ARREARS_LINES_SQL.format(frozen=frozen), params)
+        cursor.execute(_RECOVERY_LINES_SQL.format(frozen=frozen), params)
+    return written, _frozen_awards(run, patterns)
 
 
 def _awards_changed_since(run: PayrollRun) -> bool:
@@ -260,12 +322,14 @@ def _set_totals(run: PayrollRun, *, preview: bool) -> None:
     One scan of the run's lines grouped by category; the run's figures are the sums of the categories'. An
     award is counted once per category: its pension line, or its other lines when it has no pension line.
     """
+    patterns = frozen_patterns()
     sql = _TOTALS_SQL.format(
         account_paid=_PREVIEW_ACCOUNT_PAID[connection.vendor] if preview else "l.account_paid",
         join=_PREVIEW_JOIN if preview else "",
+        frozen=not_frozen_sql("l.region_code", patterns),
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [run.pk])
+        cursor.execute(sql, [run.pk, *patterns])
         rows = cursor.fetchall()
     run.lines_count = 0
     run.basic_total = run.account_total = run.account_paid_total = run.arrears_total = ZERO
@@ -310,21 +374,23 @@ def _analyze_lines_if_stale() -> None:
             cursor.execute("ANALYZE benefits_payrollline")
 
 
-def _line_chunks(run: PayrollRun, chunk_size: int) -> list[tuple[int, int]]:
+def _line_chunks(run: PayrollRun, chunk_size: int, patterns: list[str]) -> list[tuple[int, int]]:
     with connection.cursor() as cursor:
-        cursor.execute(_CHUNKS_SQL, [chunk_size, run.pk])
+        cursor.execute(
+            _CHUNKS_SQL.format(frozen=not_frozen_sql("region_code", patterns)), [chunk_size, run.pk, *patterns]
+        )
         return [(lo, hi) for lo, hi in cursor.fetchall()]
 
 
-def _debit_chunk(run: PayrollRun, lo: int, hi: int, *, actor) -> int:
+def _debit_chunk(run: PayrollRun, lo: int, hi: int, *, actor, patterns: list[str]) -> int:
     with transaction.atomic():
         # Confirmations of one run take turns chunk by chunk; the second then finds the lines debited.
         PayrollRun.objects.select_for_update().filter(pk=run.pk).exists()
         with connection.cursor() as cursor:
             _tune(cursor)
         staging = debit_in_proportion(
-            source_sql=_DEBIT_SOURCE_SQL,
-            params=[run.pk, lo, hi],
+            source_sql=_DEBIT_SOURCE_SQL.format(frozen=not_frozen_sql("l.region_code", patterns)),
+            params=[run.pk, lo, hi, *patterns],
             kind=EntryKind.PENSION,
             booked_on=run.month,
             key_prefix=f"payroll:{run.pk}:",
@@ -333,7 +399,10 @@ def _debit_chunk(run: PayrollRun, lo: int, hi: int, *, actor) -> int:
         )
         with connection.cursor() as cursor:
             # One UPDATE per line (a second would write every line twice).
-            cursor.execute(_SETTLE_LINES_SQL.format(staging=staging), [True, run.pk, lo, hi])
+            cursor.execute(
+                _SETTLE_LINES_SQL.format(staging=staging, frozen=not_frozen_sql("region_code", patterns)),
+                [True, run.pk, lo, hi, *patterns],
+            )
             done = cursor.rowcount
             cursor.execute(
                 "UPDATE benefits_payrollrun SET progress_done = progress_done + %s WHERE id = %s", [done, run.pk]
@@ -344,7 +413,10 @@ def _debit_chunk(run: PayrollRun, lo: int, hi: int, *, actor) -> int:
 def payroll_confirm(
     *, actor, run: PayrollRun, chunk_size: int = 20_000, progress: Progress | None = None
 ) -> PayrollRun:
-    """Confirm and lock the month: back pay and offsets fixed, account parts debited, the funding request made."""
+    """Confirm and lock the month: back pay and offsets fixed, account parts debited, the funding request made.
+
+    Awards in towns frozen for a merger are left out (their accounts are not debited, their back pay and
+    offsets wait); the run's ``frozen_notice`` says how many."""
     if not can(actor, Action.RUN_PAYROLL):
         raise NotPermitted()
     require_covers(actor, run.pooling_region)
@@ -352,19 +424,21 @@ def payroll_confirm(
         run = PayrollRun.objects.select_for_update().select_related("pooling_region").get(pk=run.pk)
         if run.status == PayrollStatus.CONFIRMED:
             raise Conflict(f"{run.pooling_region.name}{run.month:%Y年%m月}的发放已确认。", code="payroll_confirmed")
+        patterns = frozen_patterns()
         if run.status == PayrollStatus.DRAFT:
             if _awards_changed_since(run):
                 _write_lines(run)  # what the preview showed is stale: confirm what is due now
-            _fix_adjustment_lines(run)
+            _fix_adjustment_lines(run, patterns)
             run.status = PayrollStatus.CONFIRMING
             run.confirmed_by = actor
             run.progress_done = 0
-            run.progress_total = run.lines.filter(kind=LineKind.PENSION).count()
+            run.progress_total = run.lines.filter(kind=LineKind.PENSION).exclude(_frozen_q(patterns)).count()
             run.save()
+        left_out = _frozen_awards(run, patterns)
     _analyze_lines_if_stale()
-    chunks = _line_chunks(run, chunk_size)
+    chunks = _line_chunks(run, chunk_size, patterns)
     for lo, hi in chunks:
-        _debit_chunk(run, lo, hi, actor=actor)
+        _debit_chunk(run, lo, hi, actor=actor, patterns=patterns)
         if progress is not None:
             run.refresh_from_db(fields=["progress_done", "progress_total"])
             progress(run.progress_done, run.progress_total)
@@ -374,34 +448,38 @@ def payroll_confirm(
             return run
         with connection.cursor() as cursor:
             _tune(cursor)
-        _record_offsets(run, actor=actor)
+        _record_offsets(run, actor=actor, patterns=patterns)
         _set_totals(run, preview=False)
         run.status = PayrollStatus.CONFIRMED
         run.confirmed_at = timezone.now()
         run.funding_request_number = f"YK{run.pooling_region.code}{run.month:%Y%m}"
         run.save()
+    _note_left_out(run, left_out[0] if left_out else 0)
     return run
 
 
-def _fix_adjustment_lines(run: PayrollRun) -> None:
-    """At confirmation, back pay and offsets are taken as they stand now, under lock, and marked as paid here."""
+def _fix_adjustment_lines(run: PayrollRun, patterns: list[str]) -> None:
+    """At confirmation, back pay and offsets are taken as they stand now, under lock, and marked as paid here
+    (those of frozen towns wait)."""
     Arrear.objects.select_for_update().filter(
         award__pooling_region=run.pooling_region, status=ArrearStatus.APPROVED, payroll_line__isnull=True
     ).order_by("pk").exists()
-    run.lines.exclude(kind=LineKind.PENSION).delete()
+    run.lines.exclude(kind=LineKind.PENSION).exclude(_frozen_q(patterns)).delete()
     params = {"run": run.pk, "region": run.pooling_region_id, "month": run.month, **_booleans()}
+    params |= frozen_params(patterns)
+    frozen = not_frozen_sql("a.region_code", patterns, named=True)
     with connection.cursor() as cursor:
-        cursor.execute(_ARREARS_LINES_SQL, params)
-        cursor.execute(_RECOVERY_LINES_SQL, params)
-    for line in run.lines.filter(kind=LineKind.ARREARS):
+        cursor.execute(_ARREARS_LINES_SQL.format(frozen=frozen), params)
+        cursor.execute(_RECOVERY_LINES_SQL.format(frozen=frozen), params)
+    for line in run.lines.filter(kind=LineKind.ARREARS).exclude(_frozen_q(patterns)):
         Arrear.objects.filter(award_id=line.award_id, status=ArrearStatus.APPROVED, payroll_line__isnull=True).update(
             status=ArrearStatus.PAID, payroll_line=line
         )
 
 
-def _record_offsets(run: PayrollRun, *, actor) -> None:
+def _record_offsets(run: PayrollRun, *, actor, patterns: list[str]) -> None:
     """Each recovery line is a step of its overpayment's recovery (a handful per month, not bulk)."""
-    for line in run.lines.filter(kind=LineKind.RECOVERY).select_related("award"):
+    for line in run.lines.filter(kind=LineKind.RECOVERY).exclude(_frozen_q(patterns)).select_related("award"):
         overpayment = (
             Overpayment.objects.select_for_update()
             .filter(award_id=line.award_id, status=OverpaymentStatus.OPEN, offset_per_month__gt=0)

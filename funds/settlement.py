@@ -45,17 +45,19 @@ Choices:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Count, Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from agencies.errors import DomainError
 from agencies.money import ZERO, Rounding
+from funds.batches import all_frozen_refusal, frozen_params, frozen_patterns, left_out_message, not_frozen_sql
 from funds.interest import YEAR_END, account_interest
 from funds.models import (
     Component,
@@ -68,6 +70,8 @@ from funds.models import (
 from funds.parallel import run_parallel, workers_allowed
 
 Progress = Callable[[int, int], None]
+
+logger = logging.getLogger(__name__)
 
 # Divide by 12 at a scale far below a fen, so the one rounding to the fen sees the exact value's side
 # of the half fen (PostgreSQL's default division scale could be as short as the dividend's).
@@ -83,7 +87,7 @@ _PG_MONTHS = """CASE WHEN e.booked_on < %(jan1)s THEN 12
 # The accounts a chunk settles: the region's, open at year end, not yet settled for the period.
 _ACCOUNTS_IN_CHUNK = """a.id BETWEEN %(lo)s AND %(hi)s
           AND a.pooling_region_id = %(region)s
-          AND (a.closed_on IS NULL OR a.closed_on > %(dec31)s)
+          AND (a.closed_on IS NULL OR a.closed_on > %(dec31)s){frozen}
           AND NOT EXISTS (
               SELECT 1 FROM funds_ledgerentry i
               WHERE i.account_id = a.id AND i.account_id BETWEEN %(lo)s AND %(hi)s
@@ -249,6 +253,11 @@ class SettlementResult:
     amount_posted: Decimal
     chunks: int
     seconds: float
+    frozen_left_out: int = 0  # open accounts of towns frozen for a merger, not settled by this run
+
+    @property
+    def frozen_notice(self) -> str:
+        return left_out_message(self.frozen_left_out) if self.frozen_left_out else ""
 
 
 @dataclass(frozen=True)
@@ -348,18 +357,19 @@ def _chunks(*, pooling_region_id: int, chunk_size: int) -> list[_Chunk]:
         last = hi
 
 
-def _settle_chunk(*, chunk: _Chunk, params: dict, rounding: str) -> tuple[int, Decimal]:
-    """One chunk in one transaction: entries appended, balances moved, the run's counters moved."""
+def _settle_chunk(*, chunk: _Chunk, params: dict, rounding: str, frozen: str = "") -> tuple[int, Decimal]:
+    """One chunk in one transaction: entries appended, balances moved, the run's counters moved. ``frozen``
+    leaves the accounts of towns frozen for a merger out (``not_frozen_sql`` on ``a.region_code``)."""
     params = {**params, "lo": chunk.lo, "hi": chunk.hi}
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # A chunk's entries sort in memory; compiling the plan would cost more than it saves.
             cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute("SET LOCAL jit = off")
-            cursor.execute(PG_CHUNK_SQL.format(round=_PG_ROUND[Rounding(rounding)]), params)
+            cursor.execute(PG_CHUNK_SQL.format(round=_PG_ROUND[Rounding(rounding)], frozen=frozen), params)
             entries, amount = cursor.fetchone()
         else:
-            cursor.execute(SQLITE_INSERT_SQL.format(round=_SQLITE_ROUND[Rounding(rounding)]), params)
+            cursor.execute(SQLITE_INSERT_SQL.format(round=_SQLITE_ROUND[Rounding(rounding)], frozen=frozen), params)
             cursor.execute(SQLITE_UPDATE_SQL, params)
             cursor.execute(SQLITE_COUNT_SQL, params)
             entries, amount = cursor.fetchone()
@@ -398,6 +408,11 @@ def settle_year(
     workers = workers_allowed(workers)
 
     started = time.monotonic()
+    # Accounts in towns frozen for a merger wait; the run is then not complete (see ``_frozen_accounts``).
+    patterns = frozen_patterns()
+    left_out, frozen_code = _frozen_accounts(pooling_region=pooling_region, year=year, patterns=patterns)
+    if left_out and not _unfrozen_accounts_exist(pooling_region=pooling_region, patterns=patterns):
+        raise all_frozen_refusal(frozen_code)
     _analyze_if_stale()
     chunks = _chunks(pooling_region_id=pooling_region.pk, chunk_size=chunk_size)
     total = sum(chunk.accounts for chunk in chunks)
@@ -425,12 +440,16 @@ def settle_year(
         "rate": rate.rate,
         "rate_units": int(rate.rate * 100_000),  # SQLite: the rate in units of 1e-5, exact (5 places)
         "settlement": settlement.pk,
+        **frozen_params(patterns),
     }
+    frozen = not_frozen_sql("a.region_code", patterns, named=True)
     entries = 0
     amount = ZERO
     done = 0
     results = run_parallel(
-        chunks, lambda chunk: _settle_chunk(chunk=chunk, params=params, rounding=rate.rounding), workers
+        chunks,
+        lambda chunk: _settle_chunk(chunk=chunk, params=params, rounding=rate.rounding, frozen=frozen),
+        workers,
     )
     try:
         for chunk, (chunk_entries, chunk_amount) in results:
@@ -443,7 +462,14 @@ def settle_year(
         results.close()  # other connections finish the chunk in hand and stop, before the run is marked
         _mark(settlement, SettlementStatus.FAILED, error=f"{type(error).__name__}: {error}"[:2000])
         raise
-    _mark(settlement, SettlementStatus.DONE)
+    if left_out:
+        # Not done: the year's opening balances of the frozen towns still miss this interest, so the next year
+        # waits for a run after the lift (which settles only those accounts).
+        notice = left_out_message(left_out) + "封存解除后请再次结息。"
+        logger.info("interest %s %s: %s", pooling_region.code, year, notice)
+        _mark(settlement, SettlementStatus.FAILED, error=notice)
+    else:
+        _mark(settlement, SettlementStatus.DONE)
     return SettlementResult(
         settlement_id=settlement.pk,
         pooling_region_id=pooling_region.pk,
@@ -454,7 +480,41 @@ def settle_year(
         amount_posted=amount,
         chunks=len(chunks),
         seconds=time.monotonic() - started,
+        frozen_left_out=left_out,
     )
+
+
+def _open_for_year(*, pooling_region, year: int):
+    """The region's accounts open at year end that have no interest entry of the year yet."""
+    return (
+        IndividualAccount.objects.filter(pooling_region=pooling_region)
+        .filter(Q(closed_on__isnull=True) | Q(closed_on__gt=dt.date(year, 12, 31)))
+        .exclude(
+            Exists(
+                LedgerEntry.objects.filter(account=OuterRef("pk"), kind=EntryKind.INTEREST, period=year_period(year))
+            )
+        )
+    )
+
+
+def _frozen_q(patterns: list[str]) -> Q:
+    q = Q(pk__in=[])
+    for pattern in patterns:
+        q |= Q(region_code__startswith=pattern[:-1])
+    return q
+
+
+def _frozen_accounts(*, pooling_region, year: int, patterns: list[str]) -> tuple[int, str]:
+    """(open accounts of the year not yet settled in frozen towns, the least of their codes)."""
+    if not patterns:
+        return 0, ""
+    found = _open_for_year(pooling_region=pooling_region, year=year).filter(_frozen_q(patterns))
+    figures = found.aggregate(count=Count("id"), code=Min("region_code"))
+    return figures["count"], figures["code"] or ""
+
+
+def _unfrozen_accounts_exist(*, pooling_region, patterns: list[str]) -> bool:
+    return IndividualAccount.objects.filter(pooling_region=pooling_region).exclude(_frozen_q(patterns)).exists()
 
 
 def _mark(settlement: InterestSettlement, status: str, *, error: str = "") -> None:

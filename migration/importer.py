@@ -920,13 +920,15 @@ def _prove(run: ImportRun) -> Proof:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT SUM(x.balance) FROM {imported}", params)
         cached = money_total(cursor.fetchone()[0])
-        cursor.execute(f"SELECT SUM(e.amount) FROM {LEDGER} e JOIN {imported} ON x.id = e.account_id", params)
+        entries = f"""{LEDGER} e JOIN {ACCOUNT} x ON x.id = e.account_id
+                      JOIN {SP} s ON s.person_id = x.person_id AND s.testload_id = %(testload)s"""
+        cursor.execute(f"SELECT SUM(e.amount) FROM {entries}", params)
         ledger = money_total(cursor.fetchone()[0])
         # The half-fen margin only keeps SQLite's binary floats from crying wolf; PostgreSQL's numeric is exact.
         cursor.execute(
             f"""SELECT COUNT(*) FROM {imported}
-                LEFT JOIN (SELECT e.account_id, SUM(e.amount) AS total FROM {LEDGER} e JOIN {imported}
-                           ON x.id = e.account_id GROUP BY e.account_id) l ON l.account_id = x.id
+                LEFT JOIN (SELECT e.account_id, SUM(e.amount) AS total FROM {entries}
+                           GROUP BY e.account_id) l ON l.account_id = x.id
                 WHERE ABS(x.balance - COALESCE(l.total, 0)) >= 0.005""",
             params,
         )

@@ -3,6 +3,7 @@
 import datetime as dt
 import hashlib
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -230,3 +231,156 @@ def test_a_clean_package_has_every_kind_registered():
         "value_too_long", "manifest_region_mismatch", "birth_date_mismatch", "recipient_total_mismatch",
     }  # fmt: skip
     assert set(checks.KINDS) == written
+
+
+# --- what the import relies on ----------------------------------------------------------------------------
+
+
+def _rehomed_with_account(scene, **parts: str):
+    """X0001 (张一, ID_1) already in the register in the source village, with an account posted through the
+    ledger: personal, gov_subsidy and interest as given."""
+    from funds.models import Component, EntryKind
+    from funds.services import Posting, account_open, ledger_post
+
+    person = make_person(scene.source.village, name="张一", id_number=ID_1, birth_date=dt.date(1970, 5, 17))
+    account = account_open(person=person, opened_on=dt.date(2010, 1, 1))
+    postings = [
+        Posting(component, EntryKind.CONTRIBUTION, Decimal(parts[name]))
+        for name, component in (
+            ("personal", Component.PERSONAL),
+            ("gov_subsidy", Component.GOVERNMENT_SUBSIDY),
+            ("interest", Component.INTEREST),
+        )
+        if name in parts
+    ]
+    ledger_post(account=account, postings=postings, booked_on=dt.date(2015, 5, 10), reference="t", idempotency_key="t")
+    return person
+
+
+def test_a_rehomed_persons_account_equal_to_the_register_passes():
+    scene = make_scene()
+    # the package's X0001: personal 1200.00 + subsidy 240.00 + interest 35.50 = 1475.50, as in the register
+    _rehomed_with_account(scene, personal="1200.00", gov_subsidy="240.00", interest="35.50")
+    load = run_testload(scene, build_zip())
+    assert "rehome" in kinds(load)
+    assert load.blocking_count == 0, list(load.findings.values_list("kind", "message"))
+
+
+def test_a_rehomed_persons_account_that_differs_from_the_register_is_blocking_with_each_part_named():
+    scene = make_scene()
+    # the register holds interest 30.00, the package 35.50: the balance 1470.00 against 1475.50
+    _rehomed_with_account(scene, personal="1200.00", gov_subsidy="240.00", interest="30.00")
+    load = run_testload(scene, build_zip())
+    assert where(load, "rehome_balance_mismatch") == [(A, 2, "interest")]
+    message = load.findings.get(kind="rehome_balance_mismatch").message
+    assert "利息（interest）数据包35.50元、本系统30.00元" in message
+    assert "余额（不含统筹账户）（balance）数据包1475.50元、本系统1470.00元" in message
+    assert "个人缴费" not in message
+
+
+def test_a_rehomed_person_with_an_account_on_one_side_only_is_blocking():
+    scene = make_scene()
+    # in the register without an account, the package has one (accounts.csv line 2)
+    make_person(scene.source.village, name="张一", id_number=ID_1, birth_date=dt.date(1970, 5, 17))
+    assert where(run_testload(scene, build_zip()), "rehome_balance_mismatch") == [(A, 2, "balance")]
+
+
+def test_a_rehomed_person_with_a_register_account_and_no_package_account_is_blocking():
+    scene = make_scene()
+    _rehomed_with_account(scene, personal="1200.00", gov_subsidy="240.00", interest="35.50")
+    rows = clean_rows()
+    del rows[A][0]  # X0001's account row
+    load = run_testload(scene, build_zip(rows))
+    assert where(load, "rehome_balance_mismatch") == [(P, 2, "insurance_no")]
+
+
+def test_pooled_money_without_folding_is_blocking():
+    scene = make_scene()
+    scene.project.fold_pooled = False
+    scene.project.save(update_fields=["fold_pooled"])
+    # X0002 (accounts.csv line 3) holds a pooled 100.00, and the manifest's pooled total says so
+    load = run_testload(scene, build_zip())
+    assert sorted(where(load, "pooled_not_folded"), key=str) == sorted(
+        [(A, 3, "pooled"), (layout.MANIFEST, None, "pooled_account_balance")], key=str
+    )
+    assert "pooled_not_folded" in blocking_kinds(load)
+
+
+@pytest.mark.parametrize(
+    ("file", "line", "column", "value"),
+    [
+        (P, 2, "name", "张" * 51),  # the register's name holds 50
+        (P, 2, "phone", "1" * 21),  # 20
+        (P, 2, "bank_account", "6" * 33),  # 32
+        (P, 2, "address", "村" * 201),  # 200: longer than staging, refused while reading
+        (R, 2, "bank_account", "6" * 33),  # the award's 32
+    ],
+)
+def test_a_value_longer_than_the_register_field_is_blocking(file, line, column, value):
+    load = run_testload(make_scene(), spoiled(file, line, column, value))
+    if column == "address":
+        assert where(load, "value_invalid") == [(file, line, column)]
+        return
+    assert where(load, "value_too_long") == [(file, line, column)]
+    assert "个字符，超过本系统上限" in load.findings.get(kind="value_too_long").message
+
+
+def test_a_value_at_the_register_limit_passes():
+    rows = clean_rows()
+    rows.set(P, 2, "name", "张" * 50)
+    rows.set(P, 2, "bank_account", "6" * 32)
+    load = run_testload(make_scene(), build_zip(rows))
+    assert load.blocking_count == 0, list(load.findings.values_list("kind", "message"))
+
+
+@pytest.mark.parametrize("account", ["6222-0000-0001", "6222 000000000001", "６２２２"])
+def test_a_bank_account_must_be_digits_only(account):
+    load = run_testload(make_scene(), spoiled(R, 2, "bank_account", account))
+    assert where(load, "value_invalid") == [(R, 2, "bank_account")]
+
+
+def test_the_manifest_must_name_the_projects_pooling_regions():
+    scene = make_scene()
+    # written short or padded to twelve digits is the same region
+    clean = run_testload(
+        scene,
+        build_zip(manifest_patch={"source_pooling_region": "320411000000", "target_pooling_region": "320412"}),
+    )
+    assert "manifest_region_mismatch" not in kinds(clean)
+    load = run_testload(scene, build_zip(manifest_patch={"source_pooling_region": "320499", "package_id": "other"}))
+    assert where(load, "manifest_region_mismatch") == [(layout.MANIFEST, None, "source_pooling_region")]
+    load = run_testload(scene, build_zip(manifest_patch={"target_pooling_region": None, "package_id": "third"}))
+    assert where(load, "manifest_region_mismatch") == [(layout.MANIFEST, None, "target_pooling_region")]
+
+
+def test_a_birth_date_other_than_the_identity_numbers_is_blocking():
+    # ID_1 says 1970-05-17
+    load = run_testload(make_scene(), spoiled(P, 2, "birth_date", "1970-05-18"))
+    assert where(load, "birth_date_mismatch") == [(P, 2, "birth_date")]
+    assert "1970-05-17" in load.findings.get(kind="birth_date_mismatch").message
+
+
+def test_a_monthly_total_below_its_parts_is_blocking_and_an_extra_is_not():
+    scene = make_scene()
+    # basic 55.00 + account 5.40 = 60.40
+    load = run_testload(scene, spoiled(R, 2, "monthly_total", "60.39"))
+    assert where(load, "recipient_total_mismatch") == [(R, 2, "monthly_total")]
+    # 61.00: 0.60 more, kept by the import as the years addition
+    load = run_testload(scene, spoiled(R, 2, "monthly_total", "61.00"))
+    assert "recipient_total_mismatch" not in kinds(load)
+
+
+def test_sums_are_exact_to_the_fen_however_large():
+    # Twenty amounts whose sum in binary floating point rounds to ...334.49; the exact sum is ...334.50.
+    from migration.models import StagedContribution, TestLoad
+
+    amounts = ["699857815254.43", "615491807220.47", "586316524696.72", "792823736359.37", "922913861002.24", "420612874154.65", "162488605175.22", "759807433376.88", "406013580201.85", "752449374610.28", "838413383003.79", "863907275438.46", "574858771810.94", "391184652740.72", "852173270191.99", "427370777363.54", "772826284659.36", "334000646988.37", "236716394048.62", "279730280036.60"]
+    scene = make_scene()
+    from migration.tests.import_factories import clean_testload
+
+    load = clean_testload(scene.project, persons=[])
+    StagedContribution.objects.bulk_create(
+        [StagedContribution(testload=load, line=n, personal=Decimal(a)) for n, a in enumerate(amounts, start=2)]
+    )
+    assert TestLoad.objects.filter(pk=load.pk).exists()
+    assert checks._sum("migration_stagedcontribution", "personal", load.pk) == Decimal("11689957348334.50")

@@ -282,3 +282,108 @@ def test_a_balance_that_does_not_arrive_fails_the_step_with_both_figures():
     assert "¥10.00" in step.error and "¥10.01" in step.error
     # the freeze stays until the money is right
     assert RegionFreeze.objects.filter(lifted_at__isnull=True).exists()
+
+
+def test_a_failed_proof_leaves_the_places_and_the_freeze_and_a_corrected_run_completes():
+    from agencies.freeze import freeze_bypass
+    from funds.models import Component, EntryKind
+    from funds.services import Posting, ledger_post
+
+    world = import_world()
+    account = IndividualAccount.objects.get(person=world.rehomed)
+    # given C's register account got 1.00 after the test-load: 3063.34 arrives against the manifest's 3062.34
+    with freeze_bypass():
+        ledger_post(
+            account=account,
+            postings=[Posting(Component.PERSONAL, EntryKind.CONTRIBUTION, D("1.00"))],
+            booked_on=dt.date(2015, 12, 20),
+            reference="late",
+            idempotency_key="late:1",
+        )
+    run = _import(world)
+    assert run.status == ImportStatus.FAILED
+    assert "¥3,063.34" in run.error and "¥3,062.34" in run.error
+    assert Region.objects.get(pk=world.source.county.pk).pooling_region_id == world.source.pooling_region.pk
+    assert RegionFreeze.objects.filter(lifted_at__isnull=True).exists()
+    # when the 1.00 is reversed and the import run again
+    entry = LedgerEntry.objects.get(account=account, reference="late")
+    with freeze_bypass():
+        ledger_post(
+            account=account,
+            postings=[Posting(Component.PERSONAL, EntryKind.CONTRIBUTION, D("-1.00"))],
+            booked_on=dt.date(2015, 12, 21),
+            reference="late",
+            idempotency_key="late:1:reversal",
+            reverses=entry,
+        )
+    run = _import(world)
+    # then
+    assert run.status == ImportStatus.DONE and run.balance_imported == D("3062.34")
+    assert Region.objects.get(pk=world.source.county.pk).pooling_region_id == world.target.pooling_region.pk
+    assert not RegionFreeze.objects.filter(lifted_at__isnull=True).exists()
+
+
+def test_the_proof_reads_the_ledger_as_well_as_the_cached_balances():
+    from agencies.freeze import freeze_bypass
+    from funds.models import Component, EntryKind
+    from funds.services import Posting, ledger_post
+
+    world = import_world()
+    account = IndividualAccount.objects.get(person=world.rehomed)
+    # given C's ledger holds 301.00 while the cached balance still says 300.00
+    with freeze_bypass():
+        ledger_post(
+            account=account,
+            postings=[Posting(Component.PERSONAL, EntryKind.CONTRIBUTION, D("1.00"))],
+            booked_on=dt.date(2015, 12, 20),
+            reference="late",
+            idempotency_key="late:1",
+        )
+        IndividualAccount.objects.filter(pk=account.pk).update(balance=D("300.00"), balance_personal=D("300.00"))
+    run = _import(world)
+    # then the cached total 3062.34 agrees, the ledger's 3063.34 does not, and one account is out
+    assert run.status == ImportStatus.FAILED
+    assert run.balance_imported == D("3062.34")
+    assert "账户明细（分户账）合计 ¥3,063.34" in run.error
+    assert "1 个账户的余额与其明细合计不符" in run.error
+    assert RegionFreeze.objects.filter(lifted_at__isnull=True).exists()
+
+
+def test_opening_entries_are_booked_on_the_day_interest_was_last_settled():
+    world = import_world()
+    manifest = {**world.package.manifest, "interest_settled_through": "2014-12-31"}
+    type(world.package).objects.filter(pk=world.package.pk).update(manifest=manifest)
+    run = _import(world)
+    assert run.status == ImportStatus.DONE
+    a = _person(world, 2)
+    # A's five nonzero parts and the folded pooled 100.00, all on 2014-12-31: the 2015 settlement gives them 12 months
+    booked = set(LedgerEntry.objects.filter(account__person=a).values_list("booked_on", flat=True))
+    assert booked == {dt.date(2014, 12, 31)}
+    assert LedgerEntry.objects.filter(account__person=a).count() == 6
+
+
+def test_without_a_settled_date_opening_entries_fall_back_to_the_freeze_date():
+    world = import_world()
+    run = _import(world)
+    assert run.status == ImportStatus.DONE
+    booked = set(LedgerEntry.objects.filter(account__person=_person(world, 2)).values_list("booked_on", flat=True))
+    assert booked == {dt.date(2015, 12, 26)}
+
+
+def test_an_insurance_number_clash_is_not_reported_as_an_identity_number_already_registered():
+    from django.db import IntegrityError, transaction
+
+    from enrollment.tests.factories import make_person
+    from migration.importer import _insert_conflict
+
+    world = import_world()
+    taken = world.target_person.insurance_number
+    # a real refusal of the register: a second person with a number already issued
+    other = make_person(world.target.village, name="孙同")
+    with pytest.raises(IntegrityError) as refused, transaction.atomic():
+        InsuredPerson.objects.filter(pk=other.pk).update(insurance_number=taken)
+    conflict = _insert_conflict(refused.value)
+    assert conflict.code == "insurance_number_taken" and "身份证号" not in conflict.message
+    with pytest.raises(IntegrityError) as refused, transaction.atomic():
+        InsuredPerson.objects.filter(pk=other.pk).update(id_number=world.target_person.id_number)
+    assert _insert_conflict(refused.value).code == "person_exists"

@@ -174,3 +174,30 @@ def test_a_testload_runs_with_the_debug_cursor_that_logs_every_query():
     # then the package is staged as without it
     assert load.status == Status.DONE and load.blocking_count == 0
     assert StagedPerson.objects.filter(testload=load).count() == len(clean_rows()[layout.PERSONS])
+
+
+@pytest.mark.postgres
+def test_a_second_runner_returns_at_once_without_touching_staging():
+    from django.db import connection
+
+    from migration.tests.testload_factories import make_scene as scene_of
+
+    scene = scene_of()
+    package = testload.package_upload(
+        actor=scene.supervisor, project=scene.project, uploaded_file=SimpleUploadedFile("a.zip", build_zip())
+    )
+    load = testload.testload_start(actor=scene.supervisor, project=scene.project, package=package)
+    # another runner (its own connection) holds the test-load
+    other = connection.get_new_connection(connection.get_connection_params())
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [testload.RUNNER_LOCK, load.pk])
+        again = testload.testload_run(load.pk)
+        assert again.status == Status.RUNNING
+        assert not StagedPerson.objects.filter(testload=load).exists()
+        assert not Finding.objects.filter(testload=load).exists()
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [testload.RUNNER_LOCK, load.pk])
+    finally:
+        other.close()
+    assert testload.testload_run(load.pk).status == Status.DONE

@@ -13,9 +13,11 @@ from agencies.freeze import freeze_lift, freeze_set
 from agencies.models import Role
 from agencies.tests.factories import region_line
 from benefits import payroll
+from benefits.bank import payout_batch_issue
 from benefits.models import LineKind, PayrollStatus
 from benefits.tests.factories import make_award, make_contributor, pension_line
 from funds.models import EntryKind, IndividualAccount, LedgerEntry
+from funds.tests.bank_factories import make_partner
 
 MERGER = "merger:9"
 NOTICE = "1 人所在乡镇因并轨封存，本次未纳入。"
@@ -92,6 +94,15 @@ def test_a_draft_made_before_the_freeze_confirms_without_the_frozen_town(pension
     assert pension_debits(open_person) == [Decimal("-100.50")]
     assert pension_debits(frozen_person) == []
     assert not run.lines.get(person=frozen_person).debited
+
+    # and after the lift the month's payout batch pays only what the month debited
+    freeze_lift(reference=MERGER)
+    partner = make_partner(line, code="ICBC", name="工商银行")
+    run.lines.update(bank_code="ICBC", bank_account="6222020200112233445")  # both recipients bank there
+    batch = payout_batch_issue(actor=officer, run=run, partner=partner)
+    assert list(batch.lines.values_list("person_id", "amount")) == [
+        (open_person.pk, run.lines.get(person=open_person).total)
+    ]
 
 
 @pytest.mark.django_db

@@ -194,6 +194,8 @@ def payroll_prepare(request: HttpRequest) -> HttpResponse:
                     "total": run.total,
                 },
             )
+            if getattr(run, "frozen_notice", ""):  # some places were frozen for a merger and wait
+                messages.warning(request, run.frozen_notice)
             return redirect("benefits:payroll_detail", pk=run.pk)
     return _render_payroll_list(request, form=form, status=400)
 

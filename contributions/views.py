@@ -676,6 +676,8 @@ def deduct_issue(request: HttpRequest) -> HttpResponse:
                     "bank": batch.partner.name,
                 },
             )
+            if getattr(batch, "frozen_notice", ""):  # some places were frozen for a merger and wait
+                messages.warning(request, batch.frozen_notice)
             return redirect("funds:batch_detail", pk=batch.pk)
     recent = selectors_bank.batch_list(user=user, kind=BatchKind.DEDUCT)[:10]
     context = {"form": form, "batches": recent}

@@ -19,7 +19,7 @@ from agencies.money import money_total
 from benefits.calc import birthday
 from benefits.models import Award, AwardStatus, PensionParameters
 from contributions import selectors as contribution_selectors
-from contributions.bank import _pooling_region_filter
+from contributions.selectors import pooling_region_sql
 from enrollment import idnumber
 from enrollment.models import InsuredPerson
 from migration import layout
@@ -495,7 +495,7 @@ def _source_area_sql(project: MergerProject) -> tuple[str, list[str]]:
         return "(" + " OR ".join("p.region_code LIKE %s" for _ in project.source_towns) + ")", [
             f"{town}%" for town in project.source_towns
         ]
-    return _pooling_region_filter(project.source_pooling_region)
+    return pooling_region_sql(project.source_pooling_region)
 
 
 def check_register(ctx: Context) -> None:
@@ -503,7 +503,7 @@ def check_register(ctx: Context) -> None:
     (re-homed: a warning), anywhere else (blocking); receiving in the target; an insurance number taken."""
     if layout.PERSONS not in ctx.files:
         return
-    target_sql, target_params = _pooling_region_filter(ctx.project.target_pooling_region)
+    target_sql, target_params = pooling_region_sql(ctx.project.target_pooling_region)
     source_sql, source_params = _source_area_sql(ctx.project)
     base = """FROM migration_stagedperson s JOIN enrollment_insuredperson p ON p.id = s.existing_person_id
                WHERE s.testload_id = %s"""

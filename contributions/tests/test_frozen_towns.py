@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from agencies.errors import Conflict
@@ -113,3 +114,20 @@ def test_result_file_settles_the_open_town_and_the_frozen_town_waits_for_the_lif
     assert receipt.status == ReceiptStatus.SETTLED
     assert sorted(paid.values_list("person_id", flat=True)) == sorted([open_person.pk, frozen_person.pk])
     assert receipt.exception_count == 0
+
+
+@pytest.mark.django_db
+def test_the_fund_officer_is_told_on_the_page_how_many_waited(region, client):
+    line, partner, _, _ = region
+    freeze_set(prefixes=[TOWN_FROZEN], label="并轨测试", reference=MERGER)
+    client.force_login(line.staff(Role.COUNTY_FUND_OFFICER))
+
+    response = client.post(
+        reverse("contributions:deduct_issue"),
+        {"pooling_region": line.pooling_region.pk, "partner": partner.pk, "year": str(YEAR)},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "已下发代扣批次" in html and "1 人所在乡镇因并轨封存，本次未纳入。" in html

@@ -12,8 +12,10 @@ from migration import export, importer, testload
 from migration.models import (
     ImportRun,
     ImportStatus,
+    MergerPackage,
     MergerProject,
     MergerStep,
+    PackageOrigin,
     Step,
     StepState,
     TestLoad,
@@ -24,11 +26,22 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="migration.export_package", acks_late=True)
-def export_package(project_id: int, actor_id: int) -> dict:
-    """Write the project's data package. Run twice, it writes the same content (one package per SHA-256)."""
+def export_package(project_id: int, actor_id: int, requested_at: str | None = None) -> dict:
+    """Write the project's data package. Delivered again once that request's export is written (a worker lost
+    before acknowledging it), it returns that package instead of writing another."""
     actor = get_user_model().objects.select_related("agency__region").get(pk=actor_id)
     project = MergerProject.objects.get(pk=project_id)
-    package = export.package_export(actor=actor, project=project)
+    package = None
+    if requested_at:
+        package = (
+            MergerPackage.objects.filter(
+                project=project, origin=PackageOrigin.EXPORT, created_at__gte=dt.datetime.fromisoformat(requested_at)
+            )
+            .order_by("id")
+            .first()
+        )
+    if package is None:
+        package = export.package_export(actor=actor, project=project)
     return {"project": project.pk, "package": package.pk, "sha256": package.sha256}
 
 

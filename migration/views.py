@@ -21,6 +21,7 @@ from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -242,7 +243,7 @@ def freeze_lift(request: HttpRequest, pk: int) -> HttpResponse:
         project,
         Step.FREEZE,
         lambda: freezing.freeze_lift(actor=request.user, project=project),
-        _("已解除封存。"),
+        _("已解除封存。正式导入前须重新封存，并重新导出、试导入。"),
     )
 
 
@@ -266,8 +267,8 @@ def export_start(request: HttpRequest, pk: int) -> HttpResponse:
     if missing:
         messages.error(request, _("请先完成：%(steps)s。") % {"steps": "、".join(missing)})
         return _to_step(project, Step.EXPORT)
-    project_id, actor_id = project.pk, request.user.pk
-    _enqueue(lambda: tasks.export_package.delay(project_id, actor_id))
+    project_id, actor_id, requested_at = project.pk, request.user.pk, timezone.now().isoformat()
+    _enqueue(lambda: tasks.export_package.delay(project_id, actor_id, requested_at))
     messages.success(request, _("已提交导出，后台正在生成数据包。"))
     return _to_step(project, Step.EXPORT, "?queued=export")
 

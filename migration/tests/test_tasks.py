@@ -48,6 +48,9 @@ def test_export_is_queued_after_commit_and_runs_once_queued(
     package = MergerPackage.objects.get(project=project)
     assert MergerStep.objects.get(project=project, step=Step.EXPORT).state == StepState.DONE
     assert package.manifest["totals"]["persons"] == 2
+    # and delivered again (a worker lost before acknowledging it), the same request writes no second package
+    callbacks[0]()
+    assert list(MergerPackage.objects.filter(project=project).values_list("pk", flat=True)) == [package.pk]
 
 
 def test_testload_and_import_tasks_take_ids(client, project, people, supervisor):

@@ -137,7 +137,7 @@ class Command(BaseCommand):
     def verb_freeze(self, user, project: MergerProject, options: dict) -> None:
         if options["lift"]:
             freezing.freeze_lift(actor=user, project=project)
-            self.line(self.style.SUCCESS("已解除封存。"))
+            self.line(self.style.SUCCESS("已解除封存。正式导入前须重新封存，并重新导出、试导入。"))
         else:
             freezing.freeze_apply(actor=user, project=project)
             self.line(self.style.SUCCESS("已封存源统筹区数据。"))

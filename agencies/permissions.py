@@ -38,6 +38,11 @@ class Action(StrEnum):
     RECONCILE_FUNDS = "reconcile_funds"
     # District mergers: the city supervisor runs them (over both pooling regions).
     RUN_MERGER = "run_merger"
+    # Archives: scans are attached where the paper is signed; the archive room's clerks keep, lend and hand over;
+    # only an approver decides that a record whose retention has ended is destroyed.
+    ATTACH_ARCHIVE_FILE = "attach_archive_file"
+    KEEP_ARCHIVES = "keep_archives"
+    DECIDE_DESTRUCTION = "decide_destruction"
 
 
 ALLOWED: dict[Action, frozenset[str]] = {
@@ -68,6 +73,9 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.MANAGE_FUND_ACCOUNTS: frozenset({Role.COUNTY_FUND_OFFICER}),
     Action.RECONCILE_FUNDS: frozenset({Role.COUNTY_FUND_OFFICER}),
     Action.RUN_MERGER: frozenset({Role.CITY_SUPERVISOR}),
+    Action.ATTACH_ARCHIVE_FILE: frozenset({Role.VILLAGE_AGENT, Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
+    Action.KEEP_ARCHIVES: frozenset({Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
+    Action.DECIDE_DESTRUCTION: frozenset({Role.COUNTY_APPROVER}),
 }
 
 

@@ -118,6 +118,19 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+# Archive scans live in a storage of their own, never served under a public URL: the portal hands them out only to
+# users in scope. A deployment may point "archives" at object storage (any Django storage backend) instead.
+ARCHIVE_ROOT = env.path("ARCHIVE_ROOT", default=BASE_DIR / "archive_files")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "archives": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(ARCHIVE_ROOT), "base_url": None},
+    },
+}
+# The largest scan or photograph an archive item may take.
+ARCHIVE_FILE_MAX_BYTES = env.int("ARCHIVE_FILE_MAX_BYTES", default=20 * 1024 * 1024)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Uploaded proofs and registers: refuse anything larger before it reaches a form.

@@ -4,6 +4,7 @@
 calls ``file_record()`` inside the transaction that creates its record (a registration, a claim, a payout
 roll, a bank receipt, a merger package); ``archives`` registers the filer in its ``AppConfig.ready()``.
 The filer is idempotent: filing the same record of the same kind twice returns the item already filed.
+Each source app also registers a ``Source`` per kind, so records made before filing existed can be filed later.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,32 @@ def register_filer(filer: Filer) -> None:
     if _filer is not None and _filer is not filer:
         raise RuntimeError("an archive filer is already registered")
     _filer = filer
+
+
+@dataclass(frozen=True)
+class Source:
+    """How a source app's records of one kind are filed: every record that should have been filed (``queryset``)
+    and how one becomes a ``Record`` (``build``, the same function its service files through). The archives
+    backfill uses these to file records made before filing existed, or loaded in bulk (the demo register)."""
+
+    kind: str
+    queryset: Callable[[], QuerySet]
+    build: Callable[[Any], Record]
+
+
+_sources: dict[str, Source] = {}
+
+
+def register_source(source: Source) -> None:
+    """Called from a source app's ``AppConfig.ready()``."""
+    existing = _sources.get(source.kind)
+    if existing is not None and existing != source:
+        raise RuntimeError(f"a source of {source.kind} records is already registered")
+    _sources[source.kind] = source
+
+
+def sources() -> list[Source]:
+    return list(_sources.values())
 
 
 def file_record(record: Record) -> Any:

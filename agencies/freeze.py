@@ -40,8 +40,9 @@ SQLITE_FUNCTION = "pension_freeze_bypass"
 SQLITE_REFUSE = "pension_freeze_refuse"
 # What sqlite3 says when a Python function called by SQL raises (the exception itself is not kept).
 SQLITE_FUNCTION_RAISED = "user-defined function raised exception"
-# Apps whose tables are never guarded: the merger keeps its own staging and project rows.
-UNGUARDED_APPS = frozenset({"migration"})
+# Apps whose tables are never guarded: the merger keeps its own staging and project rows, and the paper archives
+# stay where they are during a merger (reading, lending and hand-overs go on; no paper moves with the data).
+UNGUARDED_APPS = frozenset({"migration", "archives"})
 
 _OPS = (("ins", "INSERT"), ("upd", "UPDATE"), ("del", "DELETE"))
 _PREFIX_RE = re.compile(r"^\d{1,12}$")

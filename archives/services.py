@@ -74,10 +74,14 @@ def _next_number(prefix: str) -> str:
     counter = ArchiveNumberCounter.objects.select_for_update().get(prefix=prefix)
     counter.last += 1
     counter.save(update_fields=["last"])
-    return f"{prefix}-{counter.last:06d}"
+    return archive_number(prefix, counter.last)
 
 
-def _search_text(title: str, fields: dict[str, Any], person) -> str:
+def archive_number(prefix: str, sequence: int) -> str:
+    return f"{prefix}-{sequence:06d}"
+
+
+def search_text(title: str, fields: dict[str, Any], person) -> str:
     parts = [title]
     if person is not None:
         parts += [person.name, person.id_number, person.insurance_number or ""]
@@ -85,7 +89,7 @@ def _search_text(title: str, fields: dict[str, Any], person) -> str:
     return " ".join(str(part) for part in parts if part)
 
 
-def _clean_fields(fields: dict[str, Any]) -> dict[str, str]:
+def clean_fields(fields: dict[str, Any]) -> dict[str, str]:
     return {str(label): "" if value is None else str(value) for label, value in fields.items()}
 
 
@@ -102,7 +106,7 @@ def _create_item(
     filed_by_id: int | None = None,
     filed_at: dt.datetime | None = None,
 ) -> ArchiveItem:
-    fields = _clean_fields(fields)
+    fields = clean_fields(fields)
     item = ArchiveItem(
         archive_no=_next_number(number_prefix(region_code, year, kind)),
         kind=kind,
@@ -111,7 +115,7 @@ def _create_item(
         title=title[:200],
         person=person,
         fields=fields,
-        search_text=_search_text(title, fields, person),
+        search_text=search_text(title, fields, person),
         filed_by=filed_by,
         retain_until=retain_until(kind, year),
         filed_at=filed_at or timezone.now(),
@@ -133,6 +137,13 @@ def kind_by_code(code: str) -> ArchiveKind:
         raise RuntimeError(f"archive kind {code!r} is not defined: are the archives migrations applied?") from None
 
 
+def record_filed_at(record: Record) -> dt.datetime | None:
+    """A record dated by its source (an application decided years ago) is filed at noon of that day."""
+    if record.filed_on is None:
+        return None
+    return timezone.make_aware(dt.datetime.combine(record.filed_on, dt.time(12)))
+
+
 def record_file(record: Record) -> ArchiveItem:
     """The filer behind ``agencies.records.file_record``: file a source app's record once, whatever the retries."""
     kind = kind_by_code(record.kind)
@@ -143,9 +154,6 @@ def record_file(record: Record) -> ArchiveItem:
     from enrollment.models import InsuredPerson
 
     person = InsuredPerson.objects.get(pk=record.person_id) if record.person_id else None
-    filed_at = None
-    if record.filed_on is not None:
-        filed_at = timezone.make_aware(dt.datetime.combine(record.filed_on, dt.time(12)))
     try:
         with transaction.atomic():
             return _create_item(
@@ -157,7 +165,7 @@ def record_file(record: Record) -> ArchiveItem:
                 source=record.source,
                 fields=record.fields,
                 filed_by_id=record.filed_by_id,
-                filed_at=filed_at,
+                filed_at=record_filed_at(record),
             )
     except IntegrityError:
         # Filed by a concurrent retry of the same work a moment ago.

@@ -11,3 +11,10 @@ class BenefitsConfig(AppConfig):
         from funds.batch_handlers import register
 
         register(PAYOUT_HANDLER)
+
+        # Which records of each kind go into the archives, and how (archives sits above and backfills them).
+        from agencies.records import register_source
+        from benefits.records import SOURCES
+
+        for source in SOURCES:
+            register_source(source)

@@ -11,3 +11,10 @@ class ContributionsConfig(AppConfig):
         from funds.batch_handlers import register
 
         register(DEDUCT_HANDLER)
+
+        # Which records of each kind go into the archives, and how (archives sits above and backfills them).
+        from agencies.records import register_source
+        from contributions.records import SOURCES
+
+        for source in SOURCES:
+            register_source(source)

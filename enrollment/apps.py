@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class EnrollmentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "enrollment"
+
+    def ready(self) -> None:
+        # Which records of each kind go into the archives, and how (archives sits above and backfills them).
+        from agencies.records import register_source
+        from enrollment.records import SOURCES
+
+        for source in SOURCES:
+            register_source(source)

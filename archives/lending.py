@@ -112,7 +112,7 @@ def loan_open(
             with transaction.atomic():
                 loan.save()
         except IntegrityError:
-            # Lent by someone else a moment ago (past the lock, e.g. a row locked under an older snapshot).
+            # Lent by someone else a moment ago where rows cannot be locked (SQLite): the constraint decides.
             raise _already_out(item, Loan.objects.get(item=item, returned_at__isnull=True)) from None
         who = borrower + (f"（{borrower_unit}）" if borrower_unit else "") + ("，本人查阅" if own_record else "")
         event(

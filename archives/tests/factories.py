@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 import itertools
 
@@ -16,18 +15,6 @@ from archives import services
 from archives.models import ArchiveFile, ArchiveItem, ArchiveKind
 
 _positions = itertools.count(1)
-
-
-def ensure_standard_kinds() -> None:
-    """Load the standard kinds again if a transactional test's flush removed them (their data migration does not
-    run again on a reused test database)."""
-    if ArchiveKind.objects.exists():
-        return
-    standard = importlib.import_module("archives.migrations.0002_standard_kinds")
-    for code, number, name, retention, description in standard.KINDS:
-        ArchiveKind.objects.get_or_create(
-            code=code, defaults={"number": number, "name": name, "retention": retention, "description": description}
-        )
 
 
 def archivist(region: Region) -> User:

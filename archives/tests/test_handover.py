@@ -18,14 +18,9 @@ from agencies.tests.factories import region_line
 from archives import handover as services
 from archives import lending, retention
 from archives.models import ArchiveEvent, ArchiveItem, HandOver, HandOverStatus, LineState, LoanKind
-from archives.tests.factories import ensure_standard_kinds, placed_item
+from archives.tests.factories import placed_item
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _kinds():
-    ensure_standard_kinds()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from agencies.tests.factories import region_line
 from archives import lending, services
 from archives.models import ArchiveEvent, Loan, LoanKind
 from archives.tests.factories import (
-    ensure_standard_kinds,
     make_item,
     placed_item,
     png_upload,
@@ -28,12 +27,6 @@ from enrollment.tests.factories import make_person
 pytestmark = pytest.mark.django_db
 
 TODAY = dt.date(2026, 3, 10)
-
-
-@pytest.fixture(autouse=True)
-def _kinds(request):
-    if "django_db" in request.keywords:
-        ensure_standard_kinds()
 
 
 @pytest.fixture

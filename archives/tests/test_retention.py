@@ -14,16 +14,11 @@ from agencies.models import Role
 from agencies.tests.factories import region_line
 from archives import lending, retention, services
 from archives.models import ArchiveEvent, ArchiveFile, LoanKind, RetentionReview, ReviewStatus
-from archives.tests.factories import ensure_standard_kinds, placed_item, png_upload, temporary_archive_storage
+from archives.tests.factories import placed_item, png_upload, temporary_archive_storage
 
 pytestmark = pytest.mark.django_db
 
 NEW_YEAR = dt.date(2026, 1, 1)
-
-
-@pytest.fixture(autouse=True)
-def _kinds():
-    ensure_standard_kinds()
 
 
 @pytest.fixture

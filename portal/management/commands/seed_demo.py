@@ -26,6 +26,7 @@ from django.db.models import DateTimeField, Max, Model
 from simple_history.utils import bulk_create_with_history
 
 from agencies.models import Agency, PoolingRegion, Region, RegionLevel, Role, User
+from archives.demo import ArchivesDemo, ArchiveStaff, seed_archives
 from benefits.demo import BenefitsDemo, DemoStaff, seed_benefits
 from contributions.bank import deduct_batch_issue
 from contributions.demo import seed_contributions
@@ -953,6 +954,8 @@ class Command(BaseCommand):
         # years' interest settled first.
         bank = self.seed_bank()
         merger = self.seed_merger()
+        # Last: the archives file what every other app's demo made.
+        archives = self.seed_archives()
         total = InsuredPerson.objects.count()
         if added:
             self.stdout.write(
@@ -972,6 +975,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"并轨项目（草稿，待演示各步骤）：{merger.name}，切换日期 {merger.cutover_date:%Y-%m-%d}。"
             )
+        if archives is not None:
+            self.print_archives(archives)
         self.print_logins()
 
     def seed_benefits(self, *, new_contributions: bool) -> BenefitsDemo | None:
@@ -1018,6 +1023,30 @@ class Command(BaseCommand):
             self.stderr.write("未找到演示账号 city_supervisor，未生成并轨演示项目。")
             return None
         return seed_merger(reference_date=REFERENCE_DATE, city_supervisor=supervisor)
+
+    def seed_archives(self) -> ArchivesDemo | None:
+        """The backfill of the demo's records, archive rooms, placed papers, scans, loans, a hand-over, a review."""
+        names = ("village_agent", "township_clerk", "township_clerk2", "county_clerk")
+        users = {u.username: u for u in User.objects.select_related("agency__region").filter(username__in=names)}
+        if len(users) < len(names):
+            self.stderr.write(f"未找到演示账号 {'、'.join(n for n in names if n not in users)}，未生成档案演示数据。")
+            return None
+        staff = ArchiveStaff(**{name: users[name] for name in names})
+        return seed_archives(
+            reference_date=REFERENCE_DATE, staff=staff, township_code=DEMO_TOWNSHIP, village_code=DEMO_VILLAGE
+        )
+
+    def print_archives(self, report: ArchivesDemo) -> None:
+        self.stdout.write(
+            f"档案：补录归档 {report.backfilled_total} 件，手工归档 {report.filed_by_hand} 件，上架 {report.placed} 件，"
+            f"扫描件 {report.scans} 份，借阅 {report.loans} 笔，到期鉴定 {report.reviews} 件"
+            + (
+                f"，交接#{report.handover.pk}（{report.handover.get_status_display()}）"
+                if report.handover is not None
+                else ""
+            )
+            + f"（{report.seconds:.1f} 秒）。"
+        )
 
     def print_bank(self, report: BankDemo) -> None:
         if report.partners:

@@ -29,7 +29,6 @@ from archives.models import (
 )
 from archives.retention import retention_due
 from archives.services import kind_by_code
-from archives.tests.factories import temporary_archive_storage
 from portal.management.commands.seed_demo import DEMO_TOWNSHIP, DEMO_VILLAGE, REFERENCE_DATE
 
 pytestmark = pytest.mark.django_db
@@ -41,8 +40,8 @@ def _counts() -> tuple[int, ...]:
     )
 
 
-def test_seed_demo_archives(monkeypatch, tmp_path):
-    storage = temporary_archive_storage(monkeypatch, tmp_path / "archive_files")
+def test_seed_demo_archives():
+    storage = ArchiveFile._meta.get_field("file").storage  # the test's own folder (conftest)
     out = io.StringIO()
 
     call_command("seed_demo", "--persons", "600", stdout=out)

@@ -17,7 +17,7 @@ from agencies.errors import DomainError, NotPermitted
 from agencies.models import Role
 from agencies.tests.factories import region_line
 from archives import filecheck
-from archives.models import ArchiveFile, ArchiveItem, ArchiveKind
+from archives.models import ArchiveFile, ArchiveItem, ArchiveKind, archive_storage
 from archives.services import file_attach, item_create
 
 pytestmark = pytest.mark.django_db
@@ -185,25 +185,19 @@ def test_a_file_exactly_at_the_limit_is_taken(settings):
 
 
 def test_scans_go_to_the_storage_configured_for_archives(settings):
-    storage = ArchiveFile._meta.get_field("file").storage
+    # The field's storage is the "archives" one of the settings (the tests point it at a folder of their own).
+    field = ArchiveFile._meta.get_field("file")
+    configured = field._storage_callable()
 
-    assert storage._location == settings.STORAGES["archives"]["OPTIONS"]["location"]
-    assert not Path(storage.location).is_relative_to(Path(settings.MEDIA_ROOT))
+    assert field._storage_callable is archive_storage
+    assert configured._location == settings.STORAGES["archives"]["OPTIONS"]["location"]
+    assert not Path(configured.location).is_relative_to(Path(settings.MEDIA_ROOT))
 
 
 @pytest.fixture
-def archive_root(tmp_path, settings):
-    """The archives' storage, pointed at a directory of the test's own (its files never reach the real one)."""
-    storage = ArchiveFile._meta.get_field("file").storage
-    saved = storage._location
-    root = tmp_path / "archive_files"
-    storage._location = str(root)
-    storage.__dict__.pop("base_location", None)
-    storage.__dict__.pop("location", None)
-    yield root
-    storage._location = saved
-    storage.__dict__.pop("base_location", None)
-    storage.__dict__.pop("location", None)
+def archive_root() -> Path:
+    """Where the archives' storage keeps this test's files."""
+    return Path(ArchiveFile._meta.get_field("file").storage.location)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ urlpatterns = [
     path("funds/", include("funds.urls")),
     path("benefits/", include("benefits.urls")),
     path("merger/", include("migration.urls")),
+    path("archives/", include("archives.urls")),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

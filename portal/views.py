@@ -13,7 +13,12 @@ from django.views.decorators.http import require_GET
 from agencies.models import Role
 from agencies.money import ZERO
 from agencies.permissions import Action, can
-from agencies.scope import covered_pooling_regions, scope_prefix
+from agencies.scope import covered_pooling_regions, scope_prefix, scoped
+from archives import lending, retention
+from archives import selectors as archive_selectors
+from archives import survey as archive_survey
+from archives.models import RetentionReview, ReviewStatus
+from archives.views import may_use_archives
 from benefits import calc
 from benefits import selectors as benefit_selectors
 from benefits.models import ClaimStatus
@@ -191,6 +196,25 @@ def _merger_card(user) -> dict | None:
     }
 
 
+def _archives_card(user) -> dict | None:
+    """For those whose work touches the archives: what they keep, what is overdue, what is due for review (and, for
+    the approver, the proposals to decide), and the merger's survey rows still to be received."""
+    if not may_use_archives(user):
+        return None
+    keeps = can(user, Action.KEEP_ARCHIVES)
+    card = {
+        "custody": archive_selectors.custody(user=user, keeper=user).count() if keeps else None,
+        "overdue": lending.overdue_loans(actor=user).count(),
+        "due": retention.retention_due(actor=user).count(),
+        "survey": archive_survey.survey_pending(actor=user).count(),
+        "may_file": keeps,
+        "proposals": None,
+    }
+    if can(user, Action.DECIDE_DESTRUCTION):
+        card["proposals"] = scoped(RetentionReview.objects.filter(status=ReviewStatus.PROPOSED), user).count()
+    return card
+
+
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
@@ -210,6 +234,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "benefit_items": _benefit_items(user) + _bank_items(user) + _fund_items(user),
         "payroll_of_the_month": _payroll_of_the_month(user),
         "merger": _merger_card(user),
+        "archives": _archives_card(user),
     }
     if context["may_register"]:
         # What this clerk sent up and is still waiting on, so they can answer the resident who asks.

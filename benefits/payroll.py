@@ -25,6 +25,7 @@ from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion
 from agencies.money import FEN, ZERO
 from agencies.permissions import Action, can
+from agencies.records import file_record
 from agencies.scope import covers_pooling_region
 from benefits import calc
 from benefits.models import (
@@ -43,6 +44,7 @@ from benefits.models import (
     RecoveryMethod,
     RecoveryStep,
 )
+from benefits.records import payout_roll_record
 from funds.batches import (
     all_frozen_refusal,
     frozen_params,
@@ -454,6 +456,7 @@ def payroll_confirm(
         run.confirmed_at = timezone.now()
         run.funding_request_number = f"YK{run.pooling_region.code}{run.month:%Y%m}"
         run.save()
+        file_record(payout_roll_record(run))  # 待遇发放花名册, once: only the run that confirms it gets here
     _note_left_out(run, left_out[0] if left_out else 0)
     return run
 

@@ -24,6 +24,7 @@ from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion, Region, RegionLevel
 from agencies.money import ZERO, parse_money
 from agencies.permissions import Action, can, require
+from agencies.records import file_record
 from agencies.scope import code_in_scope, covers_pooling_region, scope_prefix
 from benefits import calc
 from benefits.models import (
@@ -59,6 +60,7 @@ from benefits.models import (
     YearsCredit,
     YearsCreditKind,
 )
+from benefits.records import claim_record
 from enrollment import idnumber
 from enrollment.models import DualEnrollmentFlag, InsuredPerson, PersonStatus
 from enrollment.services import person_cancel, person_rehome
@@ -471,6 +473,7 @@ def claim_submit(
         with transaction.atomic():
             _save(claim, actor=actor, reason="提交待遇申请")
             _event(actor=actor, action="submit", claim=claim, to_status=claim.status)
+            file_record(claim_record(claim))
     except IntegrityError:
         raise Conflict(f"{person.name}已有在办的待遇申请。", code="open_claim") from None
     return claim

@@ -32,8 +32,10 @@ from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import PoolingRegion, Region, RegionLevel
 from agencies.money import ZERO, Rounding, parse_money
 from agencies.permissions import Action, require
+from agencies.records import file_record
 from agencies.scope import code_in_scope, covers_pooling_region, scope_prefix, scoped
 from contributions import policy as rules
+from contributions import records as filing
 from contributions import selectors, xlsx
 from contributions.models import (
     Channel,
@@ -912,6 +914,8 @@ def bank_payment_post(
                 idempotency_key=f"contribution:{contribution.pk}",
                 actor=actor,
             )
+            if back:
+                file_record(filing.back_payment_record(contribution))  # 保费补缴申请表
     except IntegrityError:
         # Another clerk (or the bank file) got there a moment before: same payment → the first one.
         existing = Contribution.objects.filter(bank_code=bank_code, bank_reference=bank_reference).first()
@@ -990,7 +994,8 @@ def collective_subsidy_record(
     try:
         with transaction.atomic():
             subsidy = CollectiveSubsidy.objects.select_for_update().filter(village=village, year=year).first()
-            if subsidy is None:
+            created = subsidy is None
+            if created:
                 subsidy = CollectiveSubsidy.objects.create(
                     village=village,
                     region_code=village.code,
@@ -1042,6 +1047,8 @@ def collective_subsidy_record(
             subsidy.persons_credited = all_credits.filter(amount__gt=0).count()
             subsidy.persons_capped = all_credits.filter(capped=True).count()
             subsidy.save(update_fields=["persons_credited", "persons_capped"])
+            if created:
+                file_record(filing.collective_subsidy_record(subsidy))  # 集体补助明细表
     except IntegrityError:
         raise Conflict("该村本年度集体补助刚刚已由他人登记，请刷新后核对。", code="duplicate") from None
     return subsidy

@@ -19,6 +19,7 @@ from agencies.closing import require_open
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import Region, RegionLevel
 from agencies.permissions import Action, can, require
+from agencies.records import file_record
 from agencies.scope import code_in_scope, scope_prefix
 from enrollment import idnumber
 from enrollment.models import (
@@ -37,6 +38,7 @@ from enrollment.models import (
     SpecialGroupMembership,
 )
 from enrollment.pinyin import name_initials
+from enrollment.records import cancellation_record, change_record, disability_aid_record, registration_record
 
 # Fields a registration form fills on the person, beside identity number and village.
 REGISTRATION_FIELDS = ("name", "phone", "address", "social_security_card_number", "bank_code", "bank_account")
@@ -225,6 +227,7 @@ def registration_submit(
             )
             _save_application(application, actor=actor, reason="录入参保登记表")
             _event(application, actor=actor, action="submit", from_status="")
+            file_record(registration_record(application))
     except IntegrityError:
         # Another clerk registered the same number a moment ago: one person, one clear refusal.
         raise DomainError(
@@ -279,6 +282,8 @@ def _create_application(application: Application, *, actor, reason: str) -> Appl
         with transaction.atomic():
             _save_application(application, actor=actor, reason=reason)
             _event(application, actor=actor, action="submit", from_status="")
+            build = change_record if application.kind == ApplicationKind.CHANGE else cancellation_record
+            file_record(build(application))
     except IntegrityError:
         raise Conflict("该参保人已有一份未办结的申请，请先办结或撤回后再提交。", code="open_application") from None
     return application
@@ -569,6 +574,8 @@ def special_group_record(
     try:
         with transaction.atomic():
             membership.save()
+            if group == SpecialGroup.SEVERE_DISABILITY:
+                file_record(disability_aid_record(membership))  # 残疾人缴费补助申请表
     except IntegrityError:
         raise Conflict("该参保人同一日期的此类认定已经登记过。", code="duplicate") from None
     return membership

@@ -31,6 +31,7 @@ from agencies.freeze import frozen_label_for, frozen_message, frozen_prefixes
 from agencies.models import PoolingRegion
 from agencies.money import ZERO, money_total
 from agencies.permissions import Action, require
+from agencies.records import file_record
 from agencies.scope import covers_pooling_region
 from funds import bankfile
 from funds.batch_handlers import handler_for
@@ -48,6 +49,7 @@ from funds.models import (
     ResultReceipt,
 )
 from funds.parallel import run_parallel, workers_allowed
+from funds.records import bank_receipt_record
 
 log = logging.getLogger(__name__)
 
@@ -607,5 +609,6 @@ def _close(receipt_id: int, handler, *, chunks: int) -> ResultReceipt:
         ResultReceipt.objects.filter(pk=receipt.pk).update(status=ReceiptStatus.SETTLED, finished_at=now)
         BankBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.SETTLED, settled_at=now, **figures)
         receipt.refresh_from_db()
+        file_record(bank_receipt_record(receipt))  # 银行回执, in the transaction that settles it
     log.info("settled %s: %s ok, %s failed", batch.batch_no, receipt.ok_count, receipt.failed_count)
     return receipt

@@ -72,6 +72,7 @@ from django.utils import timezone
 
 from agencies.errors import DomainError
 from agencies.money import ZERO
+from agencies.records import file_record
 from benefits.models import (
     Award,
     AwardPeriod,
@@ -98,6 +99,7 @@ from funds.models import EntryKind, IndividualAccount, LedgerEntry
 from migration import layout
 from migration.models import MergerPackage, MergerProject, PackageOrigin, Step, StepState
 from migration.package import PackageWriter, format_money
+from migration.records import merger_package_record
 from migration.services import (
     require_merger_user,
     source_prefixes,
@@ -560,6 +562,7 @@ def package_export(
                     manifest=manifest,
                     created_by=actor,
                 )
+                file_record(merger_package_record(package))
                 step_finish(
                     project,
                     Step.EXPORT,

@@ -27,6 +27,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from agencies.errors import DomainError
+from agencies.records import file_record
 from enrollment.models import InsuredPerson
 from migration import checks, layout
 from migration.models import (
@@ -46,6 +47,7 @@ from migration.models import (
     TestLoadStatus,
 )
 from migration.reader import CsvMember, Package, PackageRefused, open_package
+from migration.records import merger_package_record
 from migration.services import require_merger_user, step_fail, step_finish, step_of, step_progress, step_start
 
 CHUNK_ROWS = 50_000
@@ -588,6 +590,7 @@ def package_upload(*, actor, project: MergerProject, uploaded_file) -> MergerPac
     try:
         with transaction.atomic():
             package.save()
+            file_record(merger_package_record(package))
     except Exception:
         # Two uploads of one content at once: the other one won; keep it and drop our copy of the file.
         package.file.delete(save=False)

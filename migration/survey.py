@@ -4,9 +4,13 @@ the archives app can take them over later. Archives stay where they are during t
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import datetime as dt
 
-from agencies.errors import DomainError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from agencies.errors import Conflict, DomainError
 from agencies.scope import code_in_scope
 from migration.models import ArchiveSurveyItem, MergerProject
 from migration.services import in_source_area, require_merger_user
@@ -51,3 +55,23 @@ def survey_item_add(
 
 def survey_items(*, project: MergerProject) -> QuerySet[ArchiveSurveyItem]:
     return ArchiveSurveyItem.objects.filter(project=project).select_related("recorded_by").order_by("region_code", "id")
+
+
+def survey_item_mark_handed_over(*, item: ArchiveSurveyItem, at: dt.datetime) -> ArchiveSurveyItem:
+    """The archives took this row's records over (``archives.survey.survey_receive``, in its transaction).
+
+    The row is locked, so two clerks receiving it at once act in turn and the second is refused."""
+    with transaction.atomic():
+        item = (
+            ArchiveSurveyItem.objects.select_for_update(of=("self",))
+            .select_related("project__source_pooling_region")
+            .get(pk=item.pk)
+        )
+        if item.handed_over_at is not None:
+            raise Conflict(
+                f"“{item.kind}”已于{timezone.localtime(item.handed_over_at):%Y-%m-%d}移交入库，不能重复接收。",
+                code="handed_over",
+            )
+        item.handed_over_at = at
+        item.save(update_fields=["handed_over_at"])
+    return item

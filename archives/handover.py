@@ -112,6 +112,14 @@ def handover_start(*, actor, from_keeper, to_keeper, note: str = "") -> HandOver
     _require_keeper(actor, to_keeper, field="to_keeper", label="接收人")
     if from_keeper.pk == to_keeper.pk:
         raise DomainError("移交人和接收人不能是同一人。", code="invalid", field="to_keeper")
+    if not from_keeper.agency.region.code.startswith(to_keeper.agency.region.scope_prefix):
+        # The hand-over and every item in it are filed within the outgoing keeper's jurisdiction: a receiver who
+        # could not open them could neither sign the list nor keep the papers.
+        raise DomainError(
+            "接收人须是移交人所在机构或其上级机构的工作人员，否则接收后无法查阅所保管的档案。",
+            code="out_of_reach",
+            field="to_keeper",
+        )
     note = (note or "").strip()
     if len(note) > NOTE_LIMIT:
         raise DomainError(f"说明最多{NOTE_LIMIT}个字。", code="too_long", field="note")

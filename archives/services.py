@@ -288,6 +288,8 @@ def paper_place(
     position = _clean_label(position, field="position", label="盒内序号")
     if keeper is not None and not (keeper.agency_id and code_in_scope(actor, keeper.agency.region.code)):
         raise DomainError("保管人须是您管辖范围内的工作人员。", code="invalid", field="keeper")
+    if keeper is not None and not code_in_scope(keeper, item.region_code):
+        raise DomainError("保管人须能查阅这份档案（其管辖范围须包含档案所属区划）。", code="invalid", field="keeper")
     with transaction.atomic():
         item = ArchiveItem.objects.select_for_update().get(pk=item.pk)
         require_not_destroyed(item)

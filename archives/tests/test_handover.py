@@ -358,6 +358,9 @@ def test_who_may_open_a_hand_over_and_between_whom(line, clerk, outgoing, incomi
     refused("to_keeper", "out_of_scope", to_keeper=elsewhere)
     refused("to_keeper", "invalid", to_keeper=gone)
     refused("from_keeper", "out_of_scope", from_keeper=elsewhere)
+    # a county keeper's papers cannot go to a township clerk, who could not open them; the other way round they can
+    kept_by(line, clerk, 1)
+    refused("to_keeper", "out_of_reach", from_keeper=clerk, to_keeper=incoming)
     with pytest.raises(NotPermitted):
         services.handover_start(actor=line.staff(Role.VILLAGE_AGENT), from_keeper=outgoing, to_keeper=incoming)
     # a township clerk may open one for its own keepers

@@ -40,6 +40,7 @@ class Action(StrEnum):
     RUN_MERGER = "run_merger"
     # Archives: scans are attached where the paper is signed; the archive room's clerks keep, lend and hand over;
     # only an approver decides that a record whose retention has ended is destroyed.
+    READ_ARCHIVES = "read_archives"
     ATTACH_ARCHIVE_FILE = "attach_archive_file"
     KEEP_ARCHIVES = "keep_archives"
     DECIDE_DESTRUCTION = "decide_destruction"
@@ -73,6 +74,9 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.MANAGE_FUND_ACCOUNTS: frozenset({Role.COUNTY_FUND_OFFICER}),
     Action.RECONCILE_FUNDS: frozenset({Role.COUNTY_FUND_OFFICER}),
     Action.RUN_MERGER: frozenset({Role.CITY_SUPERVISOR}),
+    Action.READ_ARCHIVES: frozenset(
+        {Role.VILLAGE_AGENT, Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK, Role.COUNTY_APPROVER, Role.CITY_SUPERVISOR}
+    ),
     Action.ATTACH_ARCHIVE_FILE: frozenset({Role.VILLAGE_AGENT, Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
     Action.KEEP_ARCHIVES: frozenset({Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK}),
     Action.DECIDE_DESTRUCTION: frozenset({Role.COUNTY_APPROVER}),

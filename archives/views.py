@@ -28,7 +28,7 @@ from openpyxl import Workbook
 
 from agencies.errors import DomainError, NotPermitted
 from agencies.exports import xlsx_header
-from agencies.models import Region, Role
+from agencies.models import Region
 from agencies.permissions import ALLOWED, Action, can
 from agencies.scope import get_scoped_or_404, scope_prefix, scoped
 from archives import filecheck, handover, lending, register, retention, selectors, services, survey
@@ -96,12 +96,7 @@ def may_use_archives(user) -> bool:
     and the city supervisor who oversees them; each within their jurisdiction."""
     if scope_prefix(user) is None:
         return False
-    return (
-        can(user, Action.ATTACH_ARCHIVE_FILE)
-        or can(user, Action.KEEP_ARCHIVES)
-        or can(user, Action.DECIDE_DESTRUCTION)
-        or getattr(user, "role", None) == Role.CITY_SUPERVISOR
-    )
+    return can(user, Action.READ_ARCHIVES)
 
 
 def _require_viewer(user) -> None:

@@ -24,6 +24,21 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from agencies.models import Region, Role
 from agencies.tests.factories import RegionLine, UserFactory, region_line
+from archives import handover as archive_handover
+from archives import lending as archive_lending
+from archives import retention as archive_retention
+from archives import services as archive_services
+from archives.models import (
+    ArchiveEvent,
+    ArchiveFile,
+    ArchiveItem,
+    ArchiveLocation,
+    HandOver,
+    HandOverLine,
+    Loan,
+    RetentionReview,
+)
+from archives.tests.factories import png_upload
 from benefits import payroll as benefit_payroll
 from benefits import services as benefit_services
 from benefits.models import (
@@ -95,9 +110,10 @@ from funds.services import Posting, account_open, ledger_post
 from funds.statementfile import CREDIT, DEBIT, Entry
 from funds.statementfile import write as statement_file
 from funds.tests.bank_factories import issue_deduct, result_file
-from migration.models import MergerPackage, MergerProject, MergerStep, PackageOrigin, Step
+from migration.models import ArchiveSurveyItem, MergerPackage, MergerProject, MergerStep, PackageOrigin, Step
 from migration.models import TestLoad as MergerTestLoad
 from migration.services import project_create
+from migration.survey import survey_item_add
 
 pytestmark = pytest.mark.django_db
 
@@ -426,6 +442,66 @@ def _merger(line: RegionLine, label: str, county: str) -> dict[type[models.Model
     }
 
 
+# The archive records are made abroad under these names: an item's title, a borrower, a surveyed lot.
+ARCHIVE_TITLE, BORROWER, SURVEY_LOT = "档案题名", "借阅人", "移交档案"
+
+
+def _archives(line: RegionLine, label: str, person: InsuredPerson, project: MergerProject) -> dict:
+    """The line's county clerk files a paper for the person (2024) and places it with a scan; it is lent out; a
+    2012 monthly report, due for review since 2023, is proposed for destruction; the clerk's custody is being
+    handed over to a colleague; the merger's survey lists a lot still to be handed over."""
+    clerk = line.staff(Role.COUNTY_CLERK)
+    item = archive_services.item_create(
+        actor=clerk,
+        kind=archive_services.kind_by_code("contribution_roll"),
+        region=line.village,
+        year=2024,
+        title=label + ARCHIVE_TITLE,
+        person=person,
+        fields={"借阅说明": label + "表单内容"},
+    )
+    item = archive_services.paper_place(actor=clerk, item=item, room="一号库房", cabinet="A01", box="001", position="1")
+    scan = archive_services.file_attach(actor=clerk, item=item, upload=png_upload())
+    loan = archive_lending.loan_open(
+        actor=clerk,
+        item=item,
+        kind="borrow",
+        borrower=label + BORROWER,
+        purpose="核对缴费",
+        due_on=dt.date.today() + dt.timedelta(days=7),
+    )
+    report = archive_services.item_create(
+        actor=clerk,
+        kind=archive_services.kind_by_code("monthly_report"),
+        region=line.county,
+        year=2012,
+        title=label + "2012年月报",
+    )
+    review = archive_retention.review_propose(actor=clerk, items=[report], reason="保管期满，无继续保存价值")[0]
+    successor = line.staff(Role.COUNTY_CLERK, username=f"archivist_{line.county.code}")
+    handover = archive_handover.handover_start(actor=clerk, from_keeper=clerk, to_keeper=successor)
+    lot = survey_item_add(
+        actor=line.staff(Role.CITY_SUPERVISOR),
+        project=project,
+        kind=label + SURVEY_LOT,
+        region_code=line.village.code,
+        place="原社保所档案室",
+        years="2010-2015",
+        quantity=12,
+    )
+    return {
+        ArchiveItem: item,
+        ArchiveLocation: item.location,
+        ArchiveFile: scan,
+        Loan: loan,
+        RetentionReview: review,
+        HandOver: handover,
+        HandOverLine: handover.lines.get(item=item),
+        ArchiveEvent: item.events.order_by("id").first(),
+        ArchiveSurveyItem: lot,
+    }
+
+
 @pytest.fixture
 def world() -> World:
     home = region_line(county="320412", township="101", village="201")
@@ -497,6 +573,7 @@ def world() -> World:
     make_policy(home, valid_from=dt.date(2024, 1, 1))  # the tiers the home payers choose (earlier years are paid)
     home_bank = _bank(home, "本地", "H001")
     foreign_merger = _merger(foreign, "境外", "320116")
+    foreign_archives = _archives(foreign, "境外", person, foreign_merger[MergerProject])
     return World(
         home=home,
         foreign=foreign,
@@ -519,6 +596,7 @@ def world() -> World:
             **foreign_bank,
             **foreign_funds,
             **foreign_merger,
+            **foreign_archives,
             "applicant": applicant,
         },
         home_objects={**home_benefits, **home_bank},
@@ -543,10 +621,15 @@ def _foreign_markers(world: World) -> list[str]:
     bank = [f"境外{BANK_NAME}", world.objects[BankBatch].batch_no, *(f"境外{name}" for name in (PAYER, POOR_PAYER))]
     funds = [FOREIGN_INCOME_NO, FOREIGN_FISCAL_NO, FOREIGN_FINANCE_DOC, world.objects[FinanceConfirmation].reference]
     merger = [f"境外{MERGER_NAME}", world.objects[MergerPackage].file_name]
+    archives = [
+        world.objects[ArchiveItem].archive_no,
+        *(f"境外{name}" for name in (ARCHIVE_TITLE, BORROWER, SURVEY_LOT, "2012年月报", "表单内容")),
+    ]
     return [
         *bank,
         *funds,
         *merger,
+        *archives,
         *(payer.id_number for payer in payers),
         FOREIGN_NAME,
         FOREIGN_APPLICANT,

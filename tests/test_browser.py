@@ -539,3 +539,52 @@ def test_a_city_supervisor_follows_a_merger_on_its_project_page(page):
     expect(export).to_contain_text("66% · 54156 / 81234", timeout=8_000)
     _shot(page, "merger_project.png")
     assert page.js_errors == []
+
+
+def test_a_clerk_files_a_registration_scans_it_shelves_it_and_finds_it_in_the_register(page, agent, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    from archives.models import ArchiveFile, ArchiveItem
+    from enrollment import services
+
+    # given: a registration entered by the village agent, so its form is filed (参保登记表), and the county clerk
+    # who keeps the archive room
+
+    application = services.registration_submit(
+        actor=agent,
+        village=agent.agency.region,
+        id_number=idnumber.make("320412", dt.date(1975, 6, 1), 3),
+        data={"name": "周秀英", "phone": "13912345678"},
+    )
+    item = ArchiveItem.objects.get(source_id=application.pk, kind__code="registration")
+    village = agent.agency.region
+    line = region_line(county=village.code[:6], township=village.code[6:9], village=village.code[9:])
+    archivist = line.staff(Role.COUNTY_CLERK, username="wujin_archivist")
+    scan = tmp_path / "登记表.png"
+    Image.new("RGB", (800, 1100), "white").save(scan)
+
+    # when: the clerk searches by name, opens the item, attaches the scan and shelves the paper
+    _sign_in(page, archivist)
+    page.click("nav.site-nav >> text=档案")
+    page.fill("#id_q", "周秀英")
+    page.click("#item-search button[type=submit]")
+    page.click(f"text={item.archive_no}")
+    expect(page.locator("#item-record")).to_contain_text("参保登记表")
+    page.set_input_files("#attach-form input[type=file]", str(scan))
+    page.click("#attach-form button[type=submit]")
+    expect(page.locator("#files")).to_contain_text("登记表.png")
+    for field, value in (("room", "一号库房"), ("cabinet", "A01"), ("box", "2026-001"), ("position", "1")):
+        page.fill(f"#place-form [name={field}]", value)
+    page.click("#place-form button[type=submit]")
+    expect(page.locator("#item-place")).to_contain_text("一号库房 A01柜 2026-001盒 第1号")
+
+    # then: the township's register lists it with both copies present
+    page.goto(f"/archives/register/?region={agent.agency.region.parent.code}&year={item.year}")
+    row = page.locator(f"#register-rows tr[data-item='{item.pk}']")
+    expect(row).to_contain_text("周秀英")
+    expect(row).to_contain_text(idnumber.mask(application.person.id_number))
+    expect(page.locator("#register-summary")).to_contain_text("1纸质电子齐全")
+    _shot(page, "archives_register.png")
+    assert ArchiveFile.objects.get(item=item).content_type == "image/png"
+    assert page.js_errors == []

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from agencies import records
 from agencies.errors import DomainError
@@ -392,3 +394,38 @@ def test_the_command_lists_the_kinds_with_their_retention(line, clerk, only):
     assert rows["monthly_report"] == ["monthly_report", "14", "10年", "0", "否", "月度、季度报表"]
     assert rows["payout_roll"][2] == "30年"
     assert rows["back_payment"][2] == "100年"
+
+
+# --- two runs at once ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_file_each_record_once_with_consecutive_numbers(only):
+    line = region_line()
+    clerk = line.staff(Role.TOWNSHIP_CLERK)
+    only(registrations())
+    applications = bulk_registrations(line, clerk, 12)
+    start = threading.Barrier(2)
+    counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            start.wait(10)
+            counts.append(backfill(chunk=3)["registration"])
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert sum(counts) == 12
+    assert sorted(number_of(app) for app in applications) == [f"320412101-2015-01-{n:06d}" for n in range(1, 13)]
+    assert ArchiveNumberCounter.objects.get(prefix="320412101-2015-01").last == 12

@@ -3,7 +3,8 @@
 The kinds are loaded by the data migration ``0002_standard_kinds`` (its list is the one source). A database
 emptied by ``flush`` (a transactional test's teardown, a reset demo) never runs that migration again, so the
 kinds are also put back after every ``migrate``/``flush`` through Django's ``post_migrate`` signal. Kinds
-already there are left as they are: a deployment may have changed a name or a retention in the admin.
+already there are left as they are: a deployment may have renamed one in the admin (code, number and retention
+are fixed there, since filed items carry their end of retention).
 """
 
 from __future__ import annotations

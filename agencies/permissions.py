@@ -40,6 +40,12 @@ class Action(StrEnum):
     RUN_MERGER = "run_merger"
     # Archives: scans are attached where the paper is signed; the archive room's clerks keep, lend and hand over;
     # only an approver decides that a record whose retention has ended is destroyed.
+    # The portal's supervision: time limits, targets, the offices' assessment, fund warnings, the monthly reports.
+    SET_TIME_LIMITS = "set_time_limits"
+    SET_TARGETS = "set_targets"
+    ASSESS_OFFICES = "assess_offices"
+    SET_FUND_WARNING = "set_fund_warning"
+    PRODUCE_REPORTS = "produce_reports"
     READ_ARCHIVES = "read_archives"
     ATTACH_ARCHIVE_FILE = "attach_archive_file"
     KEEP_ARCHIVES = "keep_archives"
@@ -74,6 +80,11 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.MANAGE_FUND_ACCOUNTS: frozenset({Role.COUNTY_FUND_OFFICER}),
     Action.RECONCILE_FUNDS: frozenset({Role.COUNTY_FUND_OFFICER}),
     Action.RUN_MERGER: frozenset({Role.CITY_SUPERVISOR}),
+    Action.SET_TIME_LIMITS: frozenset({Role.CITY_SUPERVISOR, Role.ADMINISTRATOR}),
+    Action.SET_TARGETS: frozenset({Role.CITY_SUPERVISOR, Role.COUNTY_APPROVER}),
+    Action.ASSESS_OFFICES: frozenset({Role.CITY_SUPERVISOR, Role.COUNTY_APPROVER}),
+    Action.SET_FUND_WARNING: frozenset({Role.CITY_SUPERVISOR}),
+    Action.PRODUCE_REPORTS: frozenset({Role.COUNTY_CLERK, Role.COUNTY_FUND_OFFICER, Role.CITY_SUPERVISOR}),
     Action.READ_ARCHIVES: frozenset(
         {Role.VILLAGE_AGENT, Role.TOWNSHIP_CLERK, Role.COUNTY_CLERK, Role.COUNTY_APPROVER, Role.CITY_SUPERVISOR}
     ),

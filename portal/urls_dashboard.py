@@ -1,5 +1,9 @@
 """dashboard pages of the portal (see portal/urls.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from portal import views_dashboard
+
+urlpatterns = [
+    path("", views_dashboard.dashboard, name="dashboard"),
+]

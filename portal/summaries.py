@@ -130,9 +130,9 @@ def _contributions(counts: Counts, first: dt.date, last: dt.date) -> None:
 
 
 def _recipients(counts: Counts, first: dt.date) -> None:
-    # An award counts from its first month while it has not been stopped before this month.
+    # An award counts from its first month until ``paid_until``, the first month not paid (as the payroll reads it).
     receiving = Award.objects.filter(start_month__lte=first).filter(
-        Q(paid_until__isnull=True) | Q(paid_until__gte=first)
+        Q(paid_until__isnull=True) | Q(paid_until__gt=first)
     )
     _merge(counts, receiving.values("region_code").annotate(recipients=Count("id")).order_by())
 

@@ -29,6 +29,9 @@ STATUTORY_WORKING_DAYS: dict[str, int] = {
 
 def add_working_days(day: dt.date, days: int) -> dt.date:
     """The date ``days`` working days after ``day`` (a submission on Friday with 1 day is due on Monday)."""
+    if days > 0 and day.weekday() >= 5:
+        # From a weekend the count runs as from the Friday before (whole weeks would otherwise land on a weekend).
+        day -= dt.timedelta(days=day.weekday() - 4)
     weeks, rest = divmod(days, 5)
     result = day + dt.timedelta(weeks=weeks)
     while rest:

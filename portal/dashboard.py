@@ -51,7 +51,7 @@ class Cell:
     value: object  # int, Decimal, date, str or None (no base for a rate)
     kind: str = "text"  # text | int | money | percent | permille | month
     href: str = ""
-    flag: str = ""  # "bad" when a rate misses its target
+    flag: str = ""  # "bad" when a rate misses its target, "sum" on a subtotal line
 
     @property
     def text(self) -> str:
@@ -132,22 +132,34 @@ class Card:
 
 @dataclass(frozen=True)
 class Progress:
-    """The year's target of the region and how far it has come."""
+    """The year's target of the region and how far it has come: a count as a share of its target, a rate
+    as met or the percentage points still missing."""
 
     label: str
     done: str
     target: str
     share: Decimal | None  # done / target, for the bar
-
-    @property
-    def percent(self) -> str:
-        return cell_text(self.share, "percent")
+    remark: str
 
     @property
     def width(self) -> str:
         if self.share is None:
             return "0"
         return f"{min(self.share, Decimal(1)) * HUNDRED:.0f}"
+
+
+def _count_progress(label: str, done: int, target: int) -> Progress:
+    share = rate(done, target)
+    return Progress(label, str(done), str(target), share, cell_text(share, "percent"))
+
+
+def _rate_progress(label: str, done: Decimal, target: Decimal) -> Progress:
+    share = (done / target) if target else None
+    if done >= target:
+        remark = _("已达标")
+    else:
+        remark = _("差%(points)s个百分点") % {"points": f"{(target - done) * HUNDRED:.2f}"}
+    return Progress(label, cell_text(done, "percent"), cell_text(target, "percent"), share, remark)
 
 
 @dataclass(frozen=True)
@@ -431,37 +443,13 @@ def target_progress(target: Target | None, current: Measures, months: list[Measu
     year_to_date = sum(item.new_members for item in months if item.month.year == target.year)
     progress = []
     if target.new_members:
-        progress.append(
-            Progress(
-                _("新增参保（本年累计）"),
-                str(year_to_date),
-                str(target.new_members),
-                rate(year_to_date, target.new_members),
-            )
-        )
+        progress.append(_count_progress(_("新增参保（本年累计）"), year_to_date, target.new_members))
     if target.renewals:
-        progress.append(
-            Progress(
-                _("续保人数（本年）"),
-                str(current.renewals),
-                str(target.renewals),
-                rate(current.renewals, target.renewals),
-            )
-        )
+        progress.append(_count_progress(_("续保人数（本年）"), current.renewals, target.renewals))
     if target.coverage_rate is not None and current.coverage is not None:
-        share = (current.coverage / target.coverage_rate) if target.coverage_rate else None
-        progress.append(
-            Progress(
-                _("参保率"), cell_text(current.coverage, "percent"), cell_text(target.coverage_rate, "percent"), share
-            )
-        )
+        progress.append(_rate_progress(_("参保率"), current.coverage, target.coverage_rate))
     if target.payout_rate is not None and current.payout_rate is not None:
-        share = (current.payout_rate / target.payout_rate) if target.payout_rate else None
-        progress.append(
-            Progress(
-                _("发放率"), cell_text(current.payout_rate, "percent"), cell_text(target.payout_rate, "percent"), share
-            )
-        )
+        progress.append(_rate_progress(_("发放率"), current.payout_rate, target.payout_rate))
     return progress
 
 
@@ -642,11 +630,11 @@ def funds_table(balances: list[FundBalances], on: dt.date | None) -> Table:
             )
         rows.append(
             [
-                Cell(block.pooling_region.name),
-                Cell(_("合计")),
-                Cell(block.individual_account, "money"),
-                Cell(block.basic_pension, "money"),
-                Cell(block.total, "money"),
+                Cell(block.pooling_region.name, flag="sum"),
+                Cell(_("合计"), flag="sum"),
+                Cell(block.individual_account, "money", flag="sum"),
+                Cell(block.basic_pension, "money", flag="sum"),
+                Cell(block.total, "money", flag="sum"),
             ]
         )
     return Table(

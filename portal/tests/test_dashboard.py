@@ -305,10 +305,10 @@ def test_a_target_draws_its_line_and_shows_progress(client, world):
     ]
     progress = {item.label: item for item in response.context["board"].progress}
     # new members this year: 40 in March + 2 in September + 10 in October = 52 of 100
-    assert (progress["新增参保（本年累计）"].done, progress["新增参保（本年累计）"].percent) == ("52", "52.00%")
+    assert (progress["新增参保（本年累计）"].done, progress["新增参保（本年累计）"].remark) == ("52", "52.00%")
     assert (progress["续保人数（本年）"].done, progress["续保人数（本年）"].target) == ("247", "300")
-    assert progress["参保率"].done == "98.12%"
-    assert progress["发放率"].done == "99.67%"
+    assert (progress["参保率"].done, progress["参保率"].remark) == ("98.12%", "已达标")
+    assert (progress["发放率"].done, progress["发放率"].remark) == ("99.67%", "差0.33个百分点")
     assert "2026年度目标任务完成情况" in response.content.decode()
 
 

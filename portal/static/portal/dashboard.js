@@ -19,16 +19,35 @@
     });
   }
 
-  function percentAxis(name) {
-    return { type: "value", name: name, axisLabel: { formatter: "{value}" } };
+  function percentAxis(name, floor) {
+    // A target line is no data point: keep 100% in view, where targets and full coverage lie.
+    return { type: "value", name: name, min: floor || 0,
+      max: function (extent) { return Math.max(100, Math.ceil(extent.max)); } };
   }
 
-  function targetLine(value, label, color) {
+  function targetLine(value, label, color, bare) {
     if (value === null || value === undefined) {
       return [];
     }
     return [{ yAxis: Number(value), name: label, lineStyle: { color: color || "#b3261e", type: "dashed" },
-      label: { formatter: label + " " + value, position: "insideEndTop" } }];
+      label: { formatter: bare ? label : label + " " + value, position: "insideEndTop" } }];
+  }
+
+  // Rates of places lie close together (96%, 98%): start the axis a little below the lowest bar or line,
+  // so the differences show, but at a round ten and never below zero.
+  function axisFloor(lists) {
+    var shown = [];
+    lists.forEach(function (list) {
+      plot(list).forEach(function (value) {
+        if (value !== null && !isNaN(value)) {
+          shown.push(value);
+        }
+      });
+    });
+    if (!shown.length) {
+      return 0;
+    }
+    return Math.max(0, Math.floor((Math.min.apply(null, shown) - 5) / 10) * 10);
   }
 
   function base(extra) {
@@ -60,7 +79,8 @@
       }
       return base({
         xAxis: categoryAxis(places.names, manyPlaces),
-        yAxis: percentAxis(L.coverage),
+        yAxis: percentAxis(L.coverage,
+          axisFloor([places.coverage, [data.coverage_region, data.coverage_target]])),
         series: [{ name: L.coverage, type: "bar", data: plot(places.coverage), barMaxWidth: 48,
           markLine: { symbol: "none", data: marks } }]
       });
@@ -68,7 +88,8 @@
     renewal: function () {
       return base({
         xAxis: categoryAxis(places.names, manyPlaces),
-        yAxis: percentAxis("%"),
+        yAxis: percentAxis("%", axisFloor([places.young, places.old,
+          [data.renewal_targets.young, data.renewal_targets.old]])),
         series: [
           { name: L.young, type: "bar", data: plot(places.young), barMaxWidth: 36,
             markLine: { symbol: "none", data: targetLine(data.renewal_targets.young, L.young_target, COLORS[0]) } },
@@ -114,7 +135,7 @@
         yAxis: [{ type: "value", name: "‰", min: 0 }, { type: "value", name: L.overdue, minInterval: 1 }],
         series: [
           { name: L.error_rate, type: "line", data: plot(data.error_rate),
-            markLine: { symbol: "none", data: targetLine(data.error_limit, L.error_limit) } },
+            markLine: { symbol: "none", data: targetLine(data.error_limit, L.error_limit, null, true) } },
           { name: L.overdue, type: "bar", yAxisIndex: 1, data: plot(data.overdue), barMaxWidth: 32 }
         ]
       });

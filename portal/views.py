@@ -1,7 +1,8 @@
-"""The web shell: each user's home page with their worklist (待办)."""
+"""The web shell: each user's home page, their work first: the queue with its due dates (待办, 办理时限), the
+village agent's month, a supervisor's overdue items, dashboard and fund warnings, then the money and other cards."""
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -22,14 +23,18 @@ from archives.views import may_use_archives
 from benefits import calc
 from benefits import selectors as benefit_selectors
 from benefits.models import ClaimStatus
-from contributions.models import Contribution
 from enrollment import selectors
-from enrollment.models import ApplicationKind, ApplicationStatus
+from enrollment.models import ApplicationStatus
 from funds import reconciliation, selectors_bank
-from funds.models import ResultCode
 from funds.selectors_funds import previous_month, sweep_checks
 from migration import selectors as merger_selectors
 from migration.models import Step, StepState
+from portal import worklists
+
+try:  # the fund early warning (基金预警) is being written alongside; the home shows it once it exists
+    from portal.warning import warnings as fund_warnings
+except ImportError:
+    fund_warnings = None
 
 # The oldest first, as many as a clerk works through in a sitting; the counts give the whole size.
 WORKLIST_SHOWN = 100
@@ -37,10 +42,12 @@ IN_PROGRESS_SHOWN = 20
 
 WORKLIST_TITLES = {
     Role.VILLAGE_AGENT: _("被退回、待我补正的申请"),
-    Role.COUNTY_CLERK: _("被退回、待我补正的申请"),
+    Role.COUNTY_CLERK: _("被退回、待我补正的申请，待转入记账的关系转移"),
     Role.TOWNSHIP_CLERK: _("待乡镇审核的申请"),
     Role.COUNTY_APPROVER: _("待县级审批的申请"),
 }
+# A supervisor's home lists this many of the overdue items; the work page has them all.
+OVERDUE_SHOWN = 20
 
 
 def _item(label, count: int, url: str, note: str = "") -> dict:
@@ -56,14 +63,7 @@ def _benefit_items(user) -> list[dict]:
     claim_list = reverse("benefits:claim_list")
     items = []
     if user.role == Role.VILLAGE_AGENT:
-        items.append(
-            _item(
-                _("本月待确认的领取人员"),
-                benefit_selectors.recipients_to_confirm(user=user, month=month).count(),
-                reverse("benefits:confirmations"),
-                gettext("每月10日前确认"),
-            )
-        )
+        # The month's confirmations are in the village agent's month of work (portal.worklists.month_work).
         items.append(
             _item(
                 _("被退回的待遇申请"),
@@ -110,40 +110,23 @@ def _benefit_items(user) -> list[dict]:
 
 
 def _bank_items(user) -> list[dict]:
-    """The partner banks' part of the worklist. The fund officer: batches awaiting the bank's answer, result files
-    refused and awaiting a corrected one, and this year's settled batches with failures. The village agent: this
-    year's failed deductions whose person has still not paid."""
-    if scope_prefix(user) is None:
+    """The partner banks' part of the fund officer's worklist: batches awaiting the bank's answer, result files
+    refused and awaiting a corrected one, and this year's settled batches with failures. (The village agent's
+    failed deductions are in their month of work, ``portal.worklists.month_work``.)"""
+    if user.role != Role.COUNTY_FUND_OFFICER or scope_prefix(user) is None:
         return []
     batches = reverse("funds:batch_list")
-    if user.role == Role.COUNTY_FUND_OFFICER:
-        counts = selectors_bank.officer_worklist(user=user)
-        return [
-            _item(_("已下发、待银行回盘的批次"), counts.open, f"{batches}?todo={selectors_bank.TODO_OPEN}"),
-            _item(
-                _("回盘被拒收、待银行重传的批次"),
-                counts.rejected,
-                f"{batches}?todo={selectors_bank.TODO_REJECTED}",
-                gettext("请通知银行按错误清单更正后重传"),
-            ),
-            _item(_("本年已结算、有失败笔数的批次"), counts.failures, f"{batches}?todo={selectors_bank.TODO_FAILURES}"),
-        ]
-    if user.role == Role.VILLAGE_AGENT:
-        year = timezone.localdate().year
-        unpaid = (
-            selectors_bank.deduct_follow_ups(user=user, year=year)
-            .filter(~Q(result_code=ResultCode.DONE))
-            .filter(~Exists(Contribution.objects.filter(person_id=OuterRef("person_id"), year=year)))
-        )
-        return [
-            _item(
-                _("本年代扣失败待跟进"),
-                unpaid.count(),
-                reverse("contributions:deduct_follow_ups"),
-                gettext("银行扣款失败、尚未缴费的人员"),
-            )
-        ]
-    return []
+    counts = selectors_bank.officer_worklist(user=user)
+    return [
+        _item(_("已下发、待银行回盘的批次"), counts.open, f"{batches}?todo={selectors_bank.TODO_OPEN}"),
+        _item(
+            _("回盘被拒收、待银行重传的批次"),
+            counts.rejected,
+            f"{batches}?todo={selectors_bank.TODO_REJECTED}",
+            gettext("请通知银行按错误清单更正后重传"),
+        ),
+        _item(_("本年已结算、有失败笔数的批次"), counts.failures, f"{batches}?todo={selectors_bank.TODO_FAILURES}"),
+    ]
 
 
 def _fund_items(user) -> list[dict]:
@@ -215,19 +198,37 @@ def _archives_card(user) -> dict | None:
     return card
 
 
+def _supervision(user, today) -> dict | None:
+    """For a supervisor: every open item of the jurisdiction past its limit, and the fund warnings."""
+    if not worklists.is_supervisor(user) or scope_prefix(user) is None:
+        return None
+    late = worklists.overdue(user=user, today=today)
+    return {
+        "overdue": late[:OVERDUE_SHOWN],
+        "overdue_total": len(late),
+        "overdue_shown": OVERDUE_SHOWN,
+        "counts": worklists.kind_counts(late),
+        "fund_warnings": fund_warnings(user=user) if fund_warnings is not None else None,
+    }
+
+
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
-    worklist = selectors.application_worklist(user=user)
-    by_kind = dict(worklist.order_by().values_list("kind").annotate(n=Count("id")))
-    counts = [{"label": label, "count": by_kind.get(kind, 0)} for kind, label in ApplicationKind.choices]
+    today = timezone.localdate()
+    title = WORKLIST_TITLES.get(user.role)
+    queue = worklists.queue(user=user, today=today) if title else []
     context = {
-        "worklist": worklist[:WORKLIST_SHOWN],
-        "worklist_total": sum(by_kind.values()),
+        "worklist": queue[:WORKLIST_SHOWN],
+        "worklist_total": len(queue),
         "worklist_shown": WORKLIST_SHOWN,
-        "counts": counts,
-        "worklist_title": WORKLIST_TITLES.get(user.role),
+        "worklist_overdue": sum(1 for item in queue if item.overdue),
+        "worklist_due_soon": sum(1 for item in queue if item.state == worklists.DUE_SOON),
+        "counts": [{"label": label, "count": count} for label, count in worklists.kind_counts(queue)],
+        "worklist_title": title,
+        "month_work": worklists.month_work(user=user, today=today),
+        "supervision": _supervision(user, today),
         "may_register": can(user, Action.SUBMIT_APPLICATION),
         "is_village_agent": user.role == Role.VILLAGE_AGENT,
         # The bank items go with the benefits items: the page has one panel of money worklists.

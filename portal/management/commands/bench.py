@@ -1,7 +1,8 @@
 """``python manage.py bench interest --accounts N [--entries-per-account 3] [--years 3]``
 and ``python manage.py bench payroll --awards N [--keep]`` (see ``benefits.bench``)
 and ``python manage.py bench bank-result --rows N`` (see ``contributions.bench_bank``)
-and ``python manage.py bench merger --persons N`` (see ``migration.bench``).
+and ``python manage.py bench merger --persons N`` (see ``migration.bench``)
+and ``python manage.py bench dashboard --persons N`` (see ``portal.bench_dashboard``).
 
 Builds N insured persons with an individual account each and a few years of ledger entries, set-based in
 SQL (``generate_series``), in a pooling region of its own (统筹区 990100, region codes 9901…); runs the
@@ -149,7 +150,8 @@ class Command(BaseCommand):
     help = (
         "基准测试（仅 PostgreSQL）。interest：生成 N 个个人账户及多年明细，计时年终结息，并与单条 SQL 基线比较；"
         "payroll：生成 N 名待遇领取人员，计时一个月的发放（试算和确认）；"
-        "merger：生成 N 名参保人及十年缴费记录，计时并轨导出、试导入和正式导入。"
+        "merger：生成 N 名参保人及十年缴费记录，计时并轨导出、试导入和正式导入；"
+        "dashboard：生成 N 名参保人及数年业务，计时月度汇总和统计分析页面。"
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -181,6 +183,12 @@ class Command(BaseCommand):
             help="数据包视为旧系统导出：导出后从登记库清除源区人员，导入时全部新建（否则为本系统内迁入）",
         )
 
+        dashboard = sub.add_parser("dashboard", help="月度汇总与统计分析页面")
+        dashboard.add_argument("--persons", type=int, default=1_000_000, help="全市参保人数（约每 500 人一个村）")
+        dashboard.add_argument("--months", type=int, default=12, help="重算近几个月的月度汇总")
+        dashboard.add_argument("--repeat", type=int, default=5, help="每个页面计时几次（另有一次预热）")
+        dashboard.add_argument("--keep", action="store_true", help="复用已生成的数据（人数相同时），只重算汇总和计时")
+
     def handle(self, *args: object, which: str, **options) -> None:
         if connection.vendor != "postgresql":
             raise CommandError(
@@ -195,6 +203,25 @@ class Command(BaseCommand):
             self._bank_result(**options)
         elif which == "merger":
             self._merger(**options)
+        elif which == "dashboard":
+            self._dashboard(**options)
+
+    # --- dashboard ------------------------------------------------------------------------------------------
+
+    def _dashboard(self, *, persons: int, months: int, repeat: int, keep: bool, **_) -> None:
+        from portal import bench_dashboard  # the dashboard's data and figures live with the portal
+
+        if persons < 1 or months < 2 or repeat < 1:
+            raise CommandError("--persons、--repeat 至少为 1，--months 至少为 2。")
+        refusal = bench_dashboard.refuse_foreign_data()
+        if refusal:
+            raise CommandError(refusal)
+        figures = bench_dashboard.run(persons=persons, months=months, repeat=repeat, keep=keep, say=self.stdout.write)
+        self.stdout.write(bench_dashboard.figures_line(figures))
+        failed = [key for key, status in figures["status"].items() if status != 200]
+        if failed:
+            self.stderr.write("页面未正常返回：" + "、".join(f"{key} HTTP {figures['status'][key]}" for key in failed))
+            sys.exit(1)  # the figures stay the last line of the output
 
     # --- district merger ------------------------------------------------------------------------------
 

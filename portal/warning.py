@@ -1,0 +1,494 @@
+"""基金预警: how many months of payouts a pooling region's fund can pay, where it is heading over the next years,
+and a warning when either falls below the threshold its supervisor sets.
+
+The fund's balance available for payouts is what its expenditure account and fiscal special account hold, both
+funds together (the individual-account fund and the basic-pension money: the payroll is paid from both, and the
+income account is swept to the fiscal special account every month). The monthly payout is the average total of
+the last three confirmed payroll months. Months covered = balance ÷ monthly payout, cut to one place (rounded
+down: a warning should not be rounded away).
+
+The projection is a plain cash-flow roll-forward, with these assumptions (the page states them too):
+
+- The balance now opens the first projected year (next calendar year); the rest of this year is left out.
+- Income each year is held flat at: this contribution year's contributions (personal, government subsidy and
+  government-paid 代缴; last year's when this year's collection has brought in less so far) plus the
+  government's basic-pension money received from finance over the last twelve months.
+- Each recipient is paid the current average (monthly payout ÷ recipients of the latest payroll) every month.
+- Each year a fixed share of the recipients (``AWARD_END_RATE``) stops being paid (deaths, mostly), on average
+  at mid-year; the count is rounded to whole persons.
+- Active contributors not yet receiving who turn the pension age (60) in a year and will have the minimum years
+  (15) by then, counting their years paid before this year and one for each year from this one until they turn
+  60, start receiving the average at mid-year (six months in that year, twelve after). Deemed years and those
+  turning 60 during the rest of this year are left out.
+- Interest at the region's latest bookkeeping rate (``InterestRate``) on each year's opening balance when it is
+  positive. Amounts are rounded to the fen (``agencies.money``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.db import transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, ExtractYear
+from django.http import Http404
+from django.utils import timezone
+
+from agencies.errors import DomainError, NotPermitted
+from agencies.models import PoolingRegion, Region, Role
+from agencies.money import ZERO, money_total, round_fen
+from agencies.permissions import Action, can, require
+from agencies.scope import covered_pooling_regions, covers_pooling_region
+from benefits.models import Award, PayrollRun, PayrollStatus, PensionParameters
+from contributions.models import Contribution, InterestRate
+from contributions.policy import add_years
+from enrollment.models import InsuredPerson, PersonStatus
+from funds.fund_accounts import FINANCE, fund_balances
+from funds.models import Fund, FundAccountKind, FundMovement, MovementKind
+from portal.models import FundWarning
+
+audit = logging.getLogger("portal.audit")
+
+PAYOUT_MONTHS = 3  # the average monthly payout is of the last three confirmed payroll months
+AWARD_END_RATE = Decimal("0.04")  # the share of recipients whose payment ends each year
+DEFAULT_YEARS = 5
+PENSION_AGE, MINIMUM_YEARS = 60, 15  # when the region has no pension parameters yet
+MONTHS_PLACES = Decimal("0.1")
+MAX_THRESHOLD = Decimal("120")
+READERS = frozenset({Role.CITY_SUPERVISOR, Role.COUNTY_FUND_OFFICER})
+
+
+def may_read(user) -> bool:
+    """The fund's officer and the city supervisor read the warnings (of the pooling regions their scope covers)."""
+    return bool(
+        user is not None and user.is_authenticated and (user.role in READERS or can(user, Action.SET_FUND_WARNING))
+    )
+
+
+def _open(regions: list[PoolingRegion], today: dt.date) -> list[PoolingRegion]:
+    """Pooling regions still doing business (one merged into another has no fund of its own left)."""
+    return [r for r in regions if r.closed_on is None or r.closed_on > today]
+
+
+def regions_of(*, user, today: dt.date | None = None) -> list[PoolingRegion]:
+    """The open pooling regions whose every place lies in the user's scope, in code order."""
+    return _open(covered_pooling_regions(user=user), today or timezone.localdate())
+
+
+def pooling_region_get(*, user, pk) -> PoolingRegion:
+    """A pooling region the user's scope covers wholly; any other answers 404."""
+    try:
+        region = PoolingRegion.objects.get(pk=int(pk))
+    except (PoolingRegion.DoesNotExist, TypeError, ValueError):
+        raise Http404 from None
+    if not covers_pooling_region(user, region):
+        raise Http404
+    return region
+
+
+def _places(pooling_region: PoolingRegion, field: str = "region_code") -> Q:
+    """The records of the pooling region's places: under the prefix of each region assigned to it, but not under
+    a place within one that an adjustment assigned to another pooling region."""
+    assigned = [
+        (region.scope_prefix, region.pooling_region_id)
+        for region in Region.objects.filter(pooling_region__isnull=False).only("code", "level", "pooling_region_id")
+    ]
+    own = [prefix for prefix, owner in assigned if owner == pooling_region.pk]
+    if not own:
+        return Q(pk__in=[])
+    place = Q()
+    for prefix in own:
+        place |= Q(**{f"{field}__startswith": prefix})
+    for prefix, owner in assigned:
+        if owner != pooling_region.pk and any(prefix.startswith(o) and len(prefix) > len(o) for o in own):
+            place &= ~Q(**{f"{field}__startswith": prefix})
+    return place
+
+
+# --- months covered ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PayoutMonth:
+    month: dt.date
+    total: Decimal
+    recipients: int
+
+
+@dataclass(frozen=True)
+class FundPosition:
+    pooling_region: PoolingRegion
+    on: dt.date
+    expenditure: Decimal  # both funds
+    fiscal: Decimal
+    individual_account: Decimal  # of the two accounts, by fund
+    basic_pension: Decimal
+    payouts: list[PayoutMonth]  # the last confirmed payroll months, newest first
+
+    @property
+    def balance(self) -> Decimal:
+        return self.expenditure + self.fiscal
+
+    @property
+    def monthly_payout(self) -> Decimal | None:
+        if not self.payouts:
+            return None
+        return round_fen(sum((p.total for p in self.payouts), ZERO) / len(self.payouts))
+
+    @property
+    def recipients(self) -> int:
+        return self.payouts[0].recipients if self.payouts else 0
+
+    @property
+    def months_covered(self) -> Decimal | None:
+        payout = self.monthly_payout
+        if payout is None or payout <= 0:
+            return None
+        return (self.balance / payout).quantize(MONTHS_PLACES, rounding=ROUND_DOWN)
+
+
+def fund_position(*, pooling_region: PoolingRegion, on: dt.date | None = None) -> FundPosition:
+    """The balance available for payouts as of the end of ``on`` (today) and the last confirmed payroll months.
+    The caller has read the pooling region through the scope (``pooling_region_get``, ``regions_of``)."""
+    on = on or timezone.localdate()
+    balances = fund_balances(pooling_region=pooling_region, on=on)
+    expenditure, fiscal = balances.of(FundAccountKind.EXPENDITURE), balances.of(FundAccountKind.FISCAL)
+    runs = PayrollRun.objects.filter(
+        pooling_region=pooling_region, status=PayrollStatus.CONFIRMED, month__lte=on
+    ).order_by("-month")[:PAYOUT_MONTHS]
+    return FundPosition(
+        pooling_region=pooling_region,
+        on=on,
+        expenditure=expenditure.total,
+        fiscal=fiscal.total,
+        individual_account=expenditure.individual_account + fiscal.individual_account,
+        basic_pension=expenditure.basic_pension + fiscal.basic_pension,
+        payouts=[PayoutMonth(run.month, run.total, run.lines_count) for run in runs],
+    )
+
+
+def months_covered(*, pooling_region: PoolingRegion, on: dt.date | None = None) -> Decimal | None:
+    """可支付月数: None when the region has no confirmed payroll yet."""
+    return fund_position(pooling_region=pooling_region, on=on).months_covered
+
+
+# --- the projection ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectionBasis:
+    """What the projection starts from, each figure as the page shows it."""
+
+    pooling_region: PoolingRegion
+    on: dt.date
+    balance: Decimal
+    monthly_payout: Decimal | None
+    recipients: int
+    contributions: Decimal  # a year's, held flat
+    contribution_year: int
+    government_basic: Decimal  # finance's basic-pension money of the last twelve months
+    interest_rate: Decimal
+    interest_year: int | None
+    end_rate: Decimal
+    pension_age: int
+    minimum_years: int
+    new_recipients: dict[int, int]  # calendar year → persons starting to receive
+
+    @property
+    def first_year(self) -> int:
+        return self.on.year + 1
+
+    @property
+    def income(self) -> Decimal:
+        return self.contributions + self.government_basic
+
+    @property
+    def per_recipient(self) -> Decimal | None:
+        if self.monthly_payout is None or not self.recipients:
+            return None
+        return self.monthly_payout / self.recipients
+
+
+@dataclass(frozen=True)
+class YearProjection:
+    year: int
+    opening: Decimal
+    income: Decimal
+    interest: Decimal
+    payout: Decimal
+    closing: Decimal
+    recipients_start: int
+    ending: int
+    new_recipients: int
+    months_covered: Decimal | None  # the closing balance in months of that year's payout
+
+    @property
+    def recipients_end(self) -> int:
+        return self.recipients_start - self.ending + self.new_recipients
+
+
+def _contributions(pooling_region: PoolingRegion, year: int) -> tuple[Decimal, int]:
+    """This contribution year's income, or last year's when this year's collection has brought in less so far."""
+    rows = dict(
+        Contribution.objects.filter(_places(pooling_region), year__in=[year - 1, year])
+        .values("year")
+        .annotate(total=Sum(F("personal_amount") + F("government_subsidy") + F("government_paid")))
+        .order_by()
+        .values_list("year", "total")
+    )
+    this_year, last_year = money_total(rows.get(year)), money_total(rows.get(year - 1))
+    return (this_year, year) if this_year >= last_year else (last_year, year - 1)
+
+
+def _government_basic(pooling_region: PoolingRegion, on: dt.date) -> Decimal:
+    total = FundMovement.objects.filter(
+        account__pooling_region=pooling_region,
+        account__kind=FundAccountKind.FISCAL,
+        fund=Fund.BASIC_PENSION,
+        kind=MovementKind.TRANSFER_IN,
+        counterpart=FINANCE,
+        booked_on__gt=add_years(on, -1),
+        booked_on__lte=on,
+    ).aggregate(total=Sum("amount"))["total"]
+    return money_total(total)
+
+
+def _new_recipients(
+    pooling_region: PoolingRegion, *, this_year: int, years: int, pension_age: int, minimum_years: int
+) -> dict[int, int]:
+    """Per coming year, the active contributors not yet receiving who turn ``pension_age`` in it with at least
+    ``minimum_years`` by then (their years paid before this year, and one for each year from this one on)."""
+    first_birth, last_birth = this_year + 1 - pension_age, this_year + years - pension_age
+    paid_before = (
+        Contribution.objects.filter(person=OuterRef("pk"), year__lt=this_year)
+        .order_by()
+        .values("person")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    rows = (
+        InsuredPerson.objects.filter(
+            _places(pooling_region),
+            status=PersonStatus.ACTIVE,
+            birth_date__gte=dt.date(first_birth, 1, 1),
+            birth_date__lte=dt.date(last_birth, 12, 31),
+        )
+        .exclude(Exists(Award.objects.filter(person=OuterRef("pk"))))
+        .annotate(born=ExtractYear("birth_date"), paid=Coalesce(Subquery(paid_before, output_field=IntegerField()), 0))
+        .values("born", "paid")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts: dict[int, int] = {}
+    for row in rows:
+        year = row["born"] + pension_age
+        if row["paid"] + (year - this_year) >= minimum_years:
+            counts[year] = counts.get(year, 0) + row["n"]
+    return counts
+
+
+def projection_basis(
+    *,
+    pooling_region: PoolingRegion,
+    years: int = DEFAULT_YEARS,
+    today: dt.date | None = None,
+    position: FundPosition | None = None,
+) -> ProjectionBasis:
+    today = today or timezone.localdate()
+    position = position or fund_position(pooling_region=pooling_region, on=today)
+    contributions, contribution_year = _contributions(pooling_region, today.year)
+    interest = InterestRate.objects.filter(pooling_region=pooling_region).order_by("-year").first()
+    parameters = (
+        PensionParameters.objects.filter(pooling_region=pooling_region, valid_from__lte=today)
+        .order_by("-valid_from")
+        .first()
+    )
+    pension_age = parameters.pension_age if parameters is not None else PENSION_AGE
+    minimum_years = parameters.minimum_years if parameters is not None else MINIMUM_YEARS
+    return ProjectionBasis(
+        pooling_region=pooling_region,
+        on=today,
+        balance=position.balance,
+        monthly_payout=position.monthly_payout,
+        recipients=position.recipients,
+        contributions=contributions,
+        contribution_year=contribution_year,
+        government_basic=_government_basic(pooling_region, today),
+        interest_rate=interest.rate if interest is not None else Decimal(0),
+        interest_year=interest.year if interest is not None else None,
+        end_rate=AWARD_END_RATE,
+        pension_age=pension_age,
+        minimum_years=minimum_years,
+        new_recipients=_new_recipients(
+            pooling_region,
+            this_year=today.year,
+            years=years,
+            pension_age=pension_age,
+            minimum_years=minimum_years,
+        ),
+    )
+
+
+def project(basis: ProjectionBasis, years: int = DEFAULT_YEARS) -> list[YearProjection]:
+    """The roll-forward of ``basis`` over ``years`` calendar years (none without a confirmed payroll)."""
+    per_recipient = basis.per_recipient
+    if per_recipient is None:
+        return []
+    rows = []
+    opening, starting = basis.balance, basis.recipients
+    for year in range(basis.first_year, basis.first_year + years):
+        ending = int((starting * basis.end_rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        new = basis.new_recipients.get(year, 0)
+        payout = round_fen(per_recipient * (12 * starting - 6 * ending + 6 * new))
+        interest = round_fen(opening * basis.interest_rate) if opening > 0 else ZERO
+        closing = opening + basis.income + interest - payout
+        months = (closing * 12 / payout).quantize(MONTHS_PLACES, rounding=ROUND_DOWN) if payout > 0 else None
+        rows.append(
+            YearProjection(
+                year=year,
+                opening=opening,
+                income=basis.income,
+                interest=interest,
+                payout=payout,
+                closing=closing,
+                recipients_start=starting,
+                ending=ending,
+                new_recipients=new,
+                months_covered=months,
+            )
+        )
+        opening, starting = closing, starting - ending + new
+    return rows
+
+
+def projection(
+    *, pooling_region: PoolingRegion, years: int = DEFAULT_YEARS, today: dt.date | None = None
+) -> list[YearProjection]:
+    """The fund's balance over the next ``years`` calendar years (see the module's assumptions)."""
+    return project(projection_basis(pooling_region=pooling_region, years=years, today=today), years)
+
+
+# --- thresholds and warnings ---------------------------------------------------------------------------------
+
+
+def _threshold(raw) -> Decimal:
+    if isinstance(raw, float):
+        raise TypeError("thresholds are typed text or Decimal, never float")
+    text = str(raw if raw is not None else "").strip()
+    if not text:
+        raise DomainError("请填写预警线（可支付月数）。", code="required", field="threshold_months")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise DomainError("预警线请填写月数，例如 6 或 4.5。", code="invalid", field="threshold_months") from None
+    if not value.is_finite() or value != value.quantize(MONTHS_PLACES):
+        raise DomainError("预警线最多保留一位小数。", code="invalid", field="threshold_months")
+    if value <= 0 or value > MAX_THRESHOLD:
+        raise DomainError(f"预警线应大于0、不超过{MAX_THRESHOLD}个月。", code="invalid", field="threshold_months")
+    return value.quantize(MONTHS_PLACES)
+
+
+def fund_warning_set(*, actor, pooling_region: PoolingRegion, threshold_months) -> FundWarning:
+    """The months of payouts below which the region's fund is flagged. Setting it again replaces it."""
+    require(actor, Action.SET_FUND_WARNING)
+    if not covers_pooling_region(actor, pooling_region):
+        raise NotPermitted(
+            f"{pooling_region.name}不全在您的管辖范围内，不能设置其基金预警线。", code="not_whole_region"
+        )
+    value = _threshold(threshold_months)
+    with transaction.atomic():
+        warning, _ = FundWarning.objects.update_or_create(
+            pooling_region=pooling_region, defaults={"threshold_months": value, "set_by": actor}
+        )
+    audit.info("fund warning set: user=%s pooling_region=%s threshold=%s", actor.pk, pooling_region.code, value)
+    return warning
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """A pooling region's position, projection and threshold, as the fund warning page shows them."""
+
+    position: FundPosition
+    basis: ProjectionBasis
+    years: list[YearProjection]
+    threshold: Decimal | None
+
+    @property
+    def pooling_region(self) -> PoolingRegion:
+        return self.position.pooling_region
+
+    @property
+    def below_now(self) -> bool:
+        months = self.position.months_covered
+        return self.threshold is not None and months is not None and months < self.threshold
+
+    @property
+    def years_below(self) -> list[YearProjection]:
+        if self.threshold is None:
+            return []
+        return [y for y in self.years if y.months_covered is not None and y.months_covered < self.threshold]
+
+    @property
+    def warned(self) -> bool:
+        return self.below_now or bool(self.years_below)
+
+    @property
+    def message(self) -> str:
+        name, threshold = self.pooling_region.name, self.threshold
+        parts = []
+        if self.below_now:
+            parts.append(f"基金结余仅可支付{self.position.months_covered}个月，低于预警线{threshold}个月")
+        if self.years_below:
+            first = self.years_below[0]
+            parts.append(f"预计{first.year}年末可支付{first.months_covered}个月，低于预警线{threshold}个月")
+        return f"{name}：{'；'.join(parts)}。" if parts else ""
+
+
+def outlook(*, pooling_region: PoolingRegion, years: int = DEFAULT_YEARS, today: dt.date | None = None) -> Outlook:
+    today = today or timezone.localdate()
+    position = fund_position(pooling_region=pooling_region, on=today)
+    basis = projection_basis(pooling_region=pooling_region, years=years, today=today, position=position)
+    threshold = FundWarning.objects.filter(pooling_region=pooling_region).values_list("threshold_months", flat=True)
+    return Outlook(position=position, basis=basis, years=project(basis, years), threshold=threshold.first())
+
+
+def warnings(*, user, today: dt.date | None = None) -> list[Outlook]:
+    """The pooling regions the user's scope covers whose months covered, now or in a projected year, fall below
+    the threshold set for them (regions without a threshold are never flagged). Empty for roles that do not
+    read the fund warnings, so any page may call it."""
+    if not may_read(user):
+        return []
+    today = today or timezone.localdate()
+    regions = regions_of(user=user, today=today)
+    set_for = set(
+        FundWarning.objects.filter(pooling_region__in=[r.pk for r in regions]).values_list("pooling_region", flat=True)
+    )
+    found = []
+    for region in regions:
+        if region.pk in set_for:
+            view = outlook(pooling_region=region, today=today)
+            if view.warned:
+                found.append(view)
+    return found
+
+
+__all__ = [
+    "AWARD_END_RATE",
+    "FundPosition",
+    "Outlook",
+    "ProjectionBasis",
+    "YearProjection",
+    "fund_position",
+    "fund_warning_set",
+    "months_covered",
+    "outlook",
+    "pooling_region_get",
+    "project",
+    "projection",
+    "projection_basis",
+    "regions_of",
+    "warnings",
+]

@@ -9,6 +9,9 @@
 - Bank result files accepted more than half an hour ago and still processing (their task was lost with a
   worker or a queue) are settled: the settlement resumes after its last committed chunk.
 - A merger's test-load or import with no progress for half an hour is run again (``migration.tasks``).
+- Last, the village-month summaries the dashboards and reports read (``portal.summaries``) are rebuilt for the
+  month of ``on_date`` and the one before, so they include whatever the night settled and swept. A month is
+  replaced whole, so a rerun writes the same rows.
 
 ``on_date`` is the business day the night closes: the Celery task and ``manage.py run_nightly`` default to
 yesterday, so the run at 01:30 on 1 January settles the year that ended at midnight with all of its
@@ -37,6 +40,7 @@ from funds.fund_accounts import Sweep, income_sweep, month_end
 from funds.models import FundAccountKind, InterestSettlement, ReceiptStatus, ResultReceipt, SettlementStatus
 from funds.settlement import SettlementResult, settle_year
 from migration.tasks import resume_stalled as resume_stalled_mergers
+from portal.summaries import nightly_months, summarize_month
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,13 @@ NightlyProgress = Callable[[str, int, int], None]
 _LOCK_KEY = 7_305_011_230
 
 
+@dataclass(frozen=True)
+class SummaryResult:
+    month: dt.date
+    villages: int
+    seconds: float
+
+
 @dataclass
 class NightlyReport:
     on_date: dt.date
@@ -54,6 +65,7 @@ class NightlyReport:
     default_tiers: int = 0
     sweeps: list[Sweep] = field(default_factory=list)  # only those that moved money
     resumed_receipts: list[int] = field(default_factory=list)  # bank result files whose settlement was finished
+    summaries: list[SummaryResult] = field(default_factory=list)  # the months whose summaries were rebuilt
     failures: list[str] = field(default_factory=list)
     busy: bool = False  # another run held the lock: this one did nothing
     seconds: float = 0.0
@@ -90,6 +102,10 @@ class NightlyReport:
                 for s in self.sweeps
             ],
             "resumed_receipts": self.resumed_receipts,
+            "summaries": [
+                {"month": f"{s.month:%Y-%m}", "villages": s.villages, "seconds": round(s.seconds, 3)}
+                for s in self.summaries
+            ],
             "failures": self.failures,
             "busy": self.busy,
             "seconds": round(self.seconds, 3),
@@ -128,15 +144,17 @@ def run_nightly(*, on_date: dt.date, progress: NightlyProgress | None = None, wo
         _resume_settlements(report, progress=progress, workers=workers)
         report.failures += resume_stalled_mergers()
         _sweep_income(report, on_date=on_date, progress=progress)
+        _summaries(report, on_date=on_date, progress=progress)
     finally:
         _unlock()
     report.seconds = time.monotonic() - started
     logger.info(
-        "nightly run for %s: %d settlements, %d default tiers, %d sweeps, %d failures in %.1f s",
+        "nightly run for %s: %d settlements, %d default tiers, %d sweeps, %d months summarized, %d failures in %.1f s",
         on_date,
         len(report.settlements),
         report.default_tiers,
         len(report.sweeps),
+        len(report.summaries),
         len(report.failures),
         report.seconds,
     )
@@ -213,6 +231,21 @@ def _sweep_income(report: NightlyReport, *, on_date: dt.date, progress: NightlyP
             report.sweeps.append(sweep)
             if progress is not None:
                 progress(step, 1, 1)
+
+
+def _summaries(report: NightlyReport, *, on_date: dt.date, progress: NightlyProgress | None) -> None:
+    """The summaries of the month of ``on_date`` and the one before, each counted as of ``on_date``."""
+    for month in nightly_months(on_date):
+        step = f"月度汇总 {month:%Y年%m月}"
+        try:
+            run = summarize_month(month=month, today=on_date)
+        except Exception as error:  # one month's trouble must not stop the other; logged in full
+            logger.exception("nightly summaries failed: %s", month)
+            report.failures.append(f"{step}：{getattr(error, 'message', None) or f'{type(error).__name__}: {error}'}")
+            continue
+        report.summaries.append(SummaryResult(month=run.month, villages=run.villages, seconds=run.seconds or 0.0))
+        if progress is not None:
+            progress(step, run.villages, run.villages)
 
 
 # A result file accepted this long ago and still processing lost its task (a worker died, Redis was flushed).

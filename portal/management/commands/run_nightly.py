@@ -16,7 +16,10 @@ def _date(text: str) -> dt.date:
 
 
 class Command(BaseCommand):
-    help = "运行夜间批处理：到期的年终结息、征缴期结束后未选档次者按最低档。可重复运行，不会重复入账。"
+    help = (
+        "运行夜间批处理：到期的年终结息、征缴期结束后未选档次者按最低档、月末归集、重算本月和上月的月度汇总。"
+        "可重复运行，不会重复入账。"
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -42,6 +45,10 @@ class Command(BaseCommand):
         if not report.settlements:
             self.stdout.write("没有到期的年终结息。")
         self.stdout.write(f"按最低档补记档次选择 {report.default_tiers} 人。")
+        for summary in report.summaries:
+            self.stdout.write(
+                f"月度汇总 {summary.month:%Y年%m月}：{summary.villages} 个村（社区），{summary.seconds:.1f} 秒"
+            )
         for failure in report.failures:
             self.stderr.write(f"失败：{failure}")
         self.stdout.write(f"完成，用时 {report.seconds:.1f} 秒。")

@@ -378,7 +378,7 @@ def targets_import(*, actor, year: int, file_name: str, content: bytes) -> Impor
     return result
 
 
-def _percent_cell(value: Decimal | None) -> int | Decimal | None:
+def percent_cell(value: Decimal | None) -> int | Decimal | None:
     """A kept fraction as the percentage the file holds (0.9850 → 98.5, 1 → 100)."""
     if value is None:
         return None
@@ -398,7 +398,7 @@ def import_template(*, user, year: int) -> bytes:
     for region in regions:
         target = current.get(region.pk)
         values = [getattr(target, name) if target else None for name in FIELDS]
-        rates = [_percent_cell(v) for v in values[2:]]
+        rates = [percent_cell(v) for v in values[2:]]
         sheet.append([region.code, values[0], values[1], *rates, region.name, region.get_level_display()])
     notes = book.create_sheet("填写说明")
     for line in (
@@ -414,6 +414,11 @@ def import_template(*, user, year: int) -> bytes:
 
 
 # --- progress and ranking ------------------------------------------------------------------------------------
+
+
+def percent_text(value: Decimal | None) -> str:
+    """0.985 → "98.50%"; None → "—"."""
+    return "—" if value is None else f"{value * 100:.2f}%"
 
 
 @dataclass(frozen=True)
@@ -436,6 +441,23 @@ class ProgressItem:
     def met(self) -> bool | None:
         ratio = self.ratio
         return None if ratio is None else ratio >= 1
+
+    def _text(self, value) -> str:
+        if value is None:
+            return "—"
+        return percent_text(value) if self.is_rate else str(value)
+
+    @property
+    def done_text(self) -> str:
+        return self._text(self.done)
+
+    @property
+    def target_text(self) -> str:
+        return self._text(self.target)
+
+    @property
+    def ratio_text(self) -> str:
+        return percent_text(self.ratio)
 
 
 def completion(items: list[ProgressItem]) -> Decimal | None:
@@ -480,6 +502,10 @@ class Progress:
     def completion(self) -> Decimal | None:
         return completion(self.items)
 
+    @property
+    def completion_text(self) -> str:
+        return percent_text(self.completion)
+
 
 def _month_of_year(year: int, month: dt.date) -> dt.date:
     month = month_start(month)
@@ -521,6 +547,14 @@ class RankRow:
 
     def item(self, key: str) -> ProgressItem:
         return next(item for item in self.items if item.key == key)
+
+    @property
+    def completion_text(self) -> str:
+        return percent_text(self.completion)
+
+    @property
+    def value_text(self) -> str:
+        return percent_text(self.value)
 
 
 RANK_BY = ("completion", *FIELDS)

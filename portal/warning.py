@@ -432,6 +432,12 @@ class Outlook:
         return [y for y in self.years if y.months_covered is not None and y.months_covered < self.threshold]
 
     @property
+    def lowest_months(self) -> Decimal | None:
+        """The fewest months covered at a projected year's end."""
+        values = [y.months_covered for y in self.years if y.months_covered is not None]
+        return min(values) if values else None
+
+    @property
     def warned(self) -> bool:
         return self.below_now or bool(self.years_below)
 

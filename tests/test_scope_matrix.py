@@ -114,6 +114,8 @@ from migration.models import ArchiveSurveyItem, MergerPackage, MergerProject, Me
 from migration.models import TestLoad as MergerTestLoad
 from migration.services import project_create
 from migration.survey import survey_item_add
+from portal.models import ReportFile, ReportSet
+from portal.reports import report_produce
 
 pytestmark = pytest.mark.django_db
 
@@ -574,6 +576,12 @@ def world() -> World:
     home_bank = _bank(home, "本地", "H001")
     foreign_merger = _merger(foreign, "境外", "320116")
     foreign_archives = _archives(foreign, "境外", person, foreign_merger[MergerProject])
+    foreign_report = report_produce(
+        actor=foreign.staff(Role.CITY_SUPERVISOR),
+        region=foreign.county,
+        month=dt.date(2024, 3, 1),
+        report_set=ReportSet.ENROLMENT,
+    )
     return World(
         home=home,
         foreign=foreign,
@@ -597,6 +605,7 @@ def world() -> World:
             **foreign_funds,
             **foreign_merger,
             **foreign_archives,
+            ReportFile: foreign_report,
             "applicant": applicant,
         },
         home_objects={**home_benefits, **home_bank},

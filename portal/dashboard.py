@@ -62,6 +62,15 @@ class Cell:
         return self.kind != "text" and self.kind != "month"
 
     @property
+    def css(self) -> str:
+        classes = ["num"] if self.numeric else []
+        if self.kind == "money":
+            classes.append("money")
+        if self.flag:
+            classes.append(self.flag)
+        return " ".join(classes)
+
+    @property
     def xlsx_value(self):
         """What the .xlsx cell holds: rates as fractions (formatted 0.00%), the error rate in ‰ as shown."""
         if self.kind == "permille" and self.value is not None:
@@ -337,6 +346,11 @@ def _below(value: Decimal | None, target: Decimal | None) -> str:
 
 def _chart_rate(value: Decimal | None, scale: Decimal = HUNDRED) -> str | None:
     return None if value is None else f"{value * scale:.2f}"
+
+
+def _chart_money(value: Decimal) -> str:
+    # Always with its two places (SQLite's sums come back without them).
+    return f"{value:.2f}"
 
 
 def _change(now, before, kind: str) -> tuple[str, str]:
@@ -727,19 +741,19 @@ def chart_data(
         "renewal_targets": {"young": _chart_rate(young), "old": _chart_rate(old)},
         "months": [f"{item.month:%Y-%m}" for item in months],
         "new_members": [item.new_members for item in months],
-        "contribution_income": [str(item.contribution_income) for item in months],
+        "contribution_income": [_chart_money(item.contribution_income) for item in months],
         "recipients": [item.recipients for item in months],
         "payout_rate": [_chart_rate(item.payout_rate) for item in months],
         "payout_target": _chart_rate(PAYOUT_RATE_TARGET),
-        "basic_pension": [str(item.basic_pension) for item in months],
-        "account_pension": [str(item.account_pension) for item in months],
+        "basic_pension": [_chart_money(item.basic_pension) for item in months],
+        "account_pension": [_chart_money(item.account_pension) for item in months],
         "error_rate": [_chart_rate(item.error_rate, THOUSAND) for item in months],
         "error_limit": _chart_rate(ERROR_RATE_LIMIT, THOUSAND),
         "overdue": [item.applications_overdue for item in months],
         "funds": {
             "regions": [block.pooling_region.name for block in balances],
             "accounts": [
-                {"name": str(label), "data": [str(block.of(kind).total) for block in balances]}
+                {"name": str(label), "data": [_chart_money(block.of(kind).total) for block in balances]}
                 for kind, label in FundAccountKind.choices
             ],
         },

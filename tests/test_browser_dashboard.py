@@ -171,6 +171,11 @@ def _charts_drawn(page) -> dict[str, dict]:
 
 
 def _assert_all_drawn(page, expected: list[str]) -> None:
+    # The 1 MB script loads after the page's text: wait until every container holds what ECharts drew.
+    page.wait_for_load_state("load")
+    page.wait_for_function(
+        "(n) => window.echarts && document.querySelectorAll('[data-chart] canvas').length >= n", arg=len(expected)
+    )
     drawn = _charts_drawn(page)
     assert list(drawn) == expected
     for name, chart in drawn.items():
@@ -194,8 +199,8 @@ def test_a_city_supervisor_reads_the_dashboard_and_drills_down_to_a_county(page,
     # then: the city's page, every chart drawn from the project's own ECharts, each over its table
     expect(page.locator("h1")).to_contain_text("常州市")
     expect(page.locator(".dash-crumbs")).to_have_text("常州市")
-    assert page.evaluate("() => typeof window.echarts.version") == "string"
     _assert_all_drawn(page, CITY_CHARTS)
+    assert page.evaluate("() => typeof window.echarts.version") == "string"
     expect(page.locator("#table-coverage tbody tr")).to_have_count(2)
     expect(page.locator("#table-ranking tbody tr")).to_have_count(2)
     expect(page.locator("#table-funds tbody tr")).to_have_count(8)  # two pooling regions, three accounts and a total

@@ -23,6 +23,7 @@ from contributions import policy as rules
 from portal.models import MonthlySummary
 
 RATE_PLACES = Decimal("0.0001")
+FEN = Decimal("0.01")
 # The data-entry error rate's ceiling (录入误差率 ≤ 1‰) and the payout rate's target (发放率 100%).
 ERROR_RATE_LIMIT = Decimal("0.001")
 PAYOUT_RATE_TARGET = Decimal("1")
@@ -124,8 +125,11 @@ def _measures(month: dt.date, row: dict | None) -> Measures:
     if row:
         for name in SUMMED:
             value = row.get(name)
-            if value is not None:
-                setattr(measures, name, value)
+            if value is None:
+                continue
+            if name in MONEY_FIELDS:
+                value = Decimal(value).quantize(FEN)  # SQLite's sums lose the two places
+            setattr(measures, name, value)
     return measures
 
 

@@ -206,6 +206,10 @@ class ProjectionBasis:
         return self.contributions + self.government_basic
 
     @property
+    def interest_rate_text(self) -> str:
+        return f"{self.interest_rate * 100:.2f}%"
+
+    @property
     def per_recipient(self) -> Decimal | None:
         if self.monthly_payout is None or not self.recipients:
             return None

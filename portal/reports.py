@@ -394,8 +394,11 @@ def fund_table(*, user, region: Region, month: dt.date) -> ReportTable:
     month = month.replace(day=1)
     pooling_regions = held_pooling_regions(region)
     if not pooling_regions:
+        own = region.effective_pooling_region()
         raise DomainError(
-            _("%(name)s没有完整包含的统筹区，无法编制基金收支报表。") % {"name": region.full_name()}, field="region"
+            _("%(name)s属于%(pool)s，该统筹区的基金由其所含各区县共同核算，基金收支报表请按上一级编制。")
+            % {"name": region.full_name(), "pool": own.name if own else _("其他统筹区")},
+            field="region",
         )
     figures = fund_figures(pooling_regions=pooling_regions, month=month)
     groups: list[tuple[str, list[FundFigures]]] = [(p.name, [figures[p.pk]]) for p in pooling_regions]
@@ -581,8 +584,10 @@ BUILDERS = {
 
 
 def report_sets_for(region: Region) -> list[str]:
-    """The sets a region's reports comprise: all five, but no fund report for a township."""
-    return [s for s in ReportSet.values if not (s == ReportSet.FUND and region.level == RegionLevel.TOWNSHIP)]
+    """The sets a region's reports comprise: all five, but no fund report where the region holds no fund (a
+    township; a district within a city's pooling region)."""
+    holds_fund = region.level != RegionLevel.TOWNSHIP and bool(held_pooling_regions(region))
+    return [s for s in ReportSet.values if holds_fund or s != ReportSet.FUND]
 
 
 # --- the workbook ------------------------------------------------------------------------------------------------
@@ -761,7 +766,7 @@ def _keep(*, actor, region: Region, month: dt.date, report_set: str, content: by
 
 
 def report_produce_all(*, actor, region: Region, month: dt.date, today: dt.date | None = None) -> list[ReportFile]:
-    """The region's report set for the month: the five (four for a township, which holds no fund)."""
+    """The region's report set for the month: the five (four where the region holds no fund of its own)."""
     _check_region(actor, region)
     require(actor, Action.PRODUCE_REPORTS)
     return [

@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from agencies.errors import DomainError, NotPermitted
 from agencies.models import RegionLevel, Role
-from agencies.tests.factories import RegionFactory, region_line
+from agencies.tests.factories import PoolingRegionFactory, RegionFactory, region_line
 from enrollment.tests.factories import make_person
 from funds.fund_accounts import FINANCE, movement_post
 from funds.models import Component, EntryKind, Fund, FundAccountKind, IndividualAccount, LedgerEntry, MovementKind
@@ -674,3 +674,24 @@ def test_no_full_identity_numbers_in_any_report(books):
         assert not re.search(r"\d{17}[\dX]", text)
         assert "境外" not in text
     assert LedgerEntry.objects.exists()
+
+
+def test_a_district_within_a_citys_pooling_region_has_no_fund_report(summaries):
+    # given one pooling region (市本级) over both counties of the city
+    line, foreign = summaries["line"], summaries["foreign"]
+    city_pool = PoolingRegionFactory(code="320400", name="市本级")
+    for county in (line.county, foreign.county):
+        county.pooling_region = city_pool
+        county.save()
+    clerk = line.staff(Role.COUNTY_CLERK)
+    # then the county's fund report is refused, saying why, and its full set is the four others
+    with pytest.raises(DomainError) as refused:
+        reports.report_produce(actor=clerk, region=line.county, month=MARCH, report_set=ReportSet.FUND)
+    assert "市本级" in refused.value.message
+    kept = reports.report_produce_all(actor=clerk, region=line.county, month=MARCH, today=TODAY)
+    assert ReportSet.FUND not in [k.report_set for k in kept] and len(kept) == 4
+    # while the city's fund report has the one pooling region
+    fund = reports.report_produce(
+        actor=line.staff(Role.CITY_SUPERVISOR), region=line.city, month=MARCH, report_set=ReportSet.FUND
+    )
+    assert rows_of(fund)[0][2][2:] == ("市本级", None)

@@ -29,12 +29,7 @@ from funds import reconciliation, selectors_bank
 from funds.selectors_funds import previous_month, sweep_checks
 from migration import selectors as merger_selectors
 from migration.models import Step, StepState
-from portal import worklists
-
-try:  # the fund early warning (基金预警) is being written alongside; the home shows it once it exists
-    from portal.warning import warnings as fund_warnings
-except ImportError:
-    fund_warnings = None
+from portal import warning, worklists
 
 # The oldest first, as many as a clerk works through in a sitting; the counts give the whole size.
 WORKLIST_SHOWN = 100
@@ -47,7 +42,7 @@ WORKLIST_TITLES = {
     Role.COUNTY_APPROVER: _("待县级审批的申请"),
 }
 # A supervisor's home lists this many of the overdue items; the work page has them all.
-OVERDUE_SHOWN = 20
+OVERDUE_SHOWN = 10
 
 
 def _item(label, count: int, url: str, note: str = "") -> dict:
@@ -199,7 +194,7 @@ def _archives_card(user) -> dict | None:
 
 
 def _supervision(user, today) -> dict | None:
-    """For a supervisor: every open item of the jurisdiction past its limit, and the fund warnings."""
+    """For a supervisor: every open item of the jurisdiction past its limit."""
     if not worklists.is_supervisor(user) or scope_prefix(user) is None:
         return None
     late = worklists.overdue(user=user, today=today)
@@ -208,7 +203,6 @@ def _supervision(user, today) -> dict | None:
         "overdue_total": len(late),
         "overdue_shown": OVERDUE_SHOWN,
         "counts": worklists.kind_counts(late),
-        "fund_warnings": fund_warnings(user=user) if fund_warnings is not None else None,
     }
 
 
@@ -229,6 +223,9 @@ def home(request: HttpRequest) -> HttpResponse:
         "worklist_title": title,
         "month_work": worklists.month_work(user=user, today=today),
         "supervision": _supervision(user, today),
+        # 基金预警 for those who read it (the city supervisor, the fund officers): the covered pooling regions below
+        # the threshold set for them.
+        "fund_warnings": warning.warnings(user=user, today=today) if warning.may_read(user) else None,
         "may_register": can(user, Action.SUBMIT_APPLICATION),
         "is_village_agent": user.role == Role.VILLAGE_AGENT,
         # The bank items go with the benefits items: the page has one panel of money worklists.

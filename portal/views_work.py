@@ -61,6 +61,7 @@ QUEUE_COLUMNS = [
     gettext_lazy("参保人"),
     gettext_lazy("身份证号"),
     gettext_lazy("区划代码"),
+    gettext_lazy("所在地"),
     gettext_lazy("状态"),
     gettext_lazy("录入人"),
     gettext_lazy("受理日期"),
@@ -82,6 +83,7 @@ def _queue_xlsx(items: list[worklists.WorkItem], show: str) -> FileResponse:
                 item.person_name,
                 item.id_number,  # masked already
                 item.region_code,
+                item.place,
                 item.status_label,
                 item.entered_by,
                 item.submitted,

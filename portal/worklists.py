@@ -15,9 +15,10 @@ limit of those pooling regions, read once; the due dates are then worked out in 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
@@ -25,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from agencies.models import PoolingRegion, Role
+from agencies.models import PoolingRegion, Region, Role
 from agencies.permissions import Action, can
 from agencies.scope import (
     EVERYWHERE,
@@ -91,6 +92,7 @@ class WorkItem:
     state: str
     entered_by: str
     note: str = ""  # why it was sent back
+    place: str = ""  # township and village
 
     @property
     def kind_label(self) -> str:
@@ -211,6 +213,11 @@ def _items(applications, claims, transfers, *, today: dt.date) -> list[WorkItem]
         return contribution_selectors.pooling_region_id_of(code, prefixes)
 
     book = LimitBook(pool for _, pool in prefixes)
+    codes = {row.region_code for row in itertools.chain(applications, claims, transfers)}
+    places = {
+        region.code: f"{region.parent.name if region.parent_id else ''}{region.name}"
+        for region in Region.objects.filter(code__in=codes).select_related("parent")
+    }
     items: list[WorkItem] = []
     for row in applications:
         kind = APPLICATION_WORK[row.kind]
@@ -237,7 +244,7 @@ def _items(applications, claims, transfers, *, today: dt.date) -> list[WorkItem]
                 entered_by=row.requested_by.display_name,
             )
         )
-    return sorted(items, key=_order)
+    return sorted((replace(item, place=places.get(item.region_code, "")) for item in items), key=_order)
 
 
 def _item(kind: str, row: Application | Claim, book: LimitBook, pool: int | None, today: dt.date, *, url: str):

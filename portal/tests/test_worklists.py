@@ -21,14 +21,24 @@ from openpyxl import load_workbook
 from agencies.models import Role
 from agencies.tests.factories import region_line
 from benefits import calc
-from benefits.models import Award, AwardCategory, Claim, ClaimStatus, Transfer, TransferKind, TransferStatus
+from benefits.models import (
+    Award,
+    AwardCategory,
+    Claim,
+    ClaimStatus,
+    PayrollRun,
+    PayrollStatus,
+    Transfer,
+    TransferKind,
+    TransferStatus,
+)
 from benefits.tests.factories import make_parameters
 from contributions.models import Channel, Contribution
 from enrollment import idnumber
 from enrollment.models import Application
 from enrollment.tests.factories import make_person
 from portal import worklists
-from portal.models import WorkKind
+from portal.models import FundWarning, WorkKind
 from portal.timelimits import time_limit_set
 
 pytestmark = pytest.mark.django_db
@@ -165,6 +175,7 @@ def test_township_clerk_due_dates_states_and_order(world):
     assert first.url == reverse("enrollment:application_detail", args=[world["items"]["app1"].pk])
     assert first.person_name == "甲一" and first.id_number == idnumber.mask(world["items"]["app1"].person.id_number)
     assert first.submitted == dt.date(2026, 12, 3) and first.kind_label == "参保登记" and first.state_label == "已超时"
+    assert first.place == "镇320412101村320412101201"
     assert found[0].url == reverse("benefits:transfer_detail", args=[world["items"]["t2"].pk])
     assert found[4].url == reverse("benefits:claim_detail", args=[world["items"]["claim1"].pk])
 
@@ -447,3 +458,34 @@ def test_home_takes_the_same_queries_whatever_the_queue(world, django_assert_max
         claim(a.village, ClaimStatus.ACCEPTED, dt.date(2026, 11, 20), agent, name=f"领{n}")
     with django_assert_max_num_queries(len(few)):
         client.get(reverse("portal:home"))
+
+
+def test_fund_warnings_on_the_homes_of_those_who_read_them(world):
+    # given region A's confirmed payroll of last month (1,000.00) and nothing in its expenditure or fiscal account,
+    # against a threshold of 3 months
+    a, today = world["a"], timezone.localdate()
+    PayrollRun.objects.create(
+        pooling_region=a.pooling_region,
+        month=calc.add_months(calc.month_of(today), -1),
+        status=PayrollStatus.CONFIRMED,
+        total=Decimal("1000.00"),
+        lines_count=4,
+        prepared_by=a.staff(Role.COUNTY_FUND_OFFICER),
+        prepared_at=timezone.now(),
+    )
+    FundWarning.objects.create(
+        pooling_region=a.pooling_region, threshold_months=Decimal("3"), set_by=a.staff(Role.CITY_SUPERVISOR)
+    )
+
+    # then the supervisor and the fund officer are warned, with the way to the fund warning page
+    for role in (Role.CITY_SUPERVISOR, Role.COUNTY_FUND_OFFICER):
+        body = client_for(a.staff(role)).get(reverse("portal:home")).content.decode()
+        panel = body[body.index('id="fund-warnings"') :]
+        panel = panel[: panel.index("</section>")]
+        assert f"{a.pooling_region.name}：基金结余仅可支付" in panel and "低于预警线3" in panel, role
+        assert reverse("portal:supervision_funds") in panel
+    # and another city's supervisor, whose region has no threshold, is told none is below it; a clerk gets no panel
+    quiet = client_for(world["foreign"].staff(Role.CITY_SUPERVISOR)).get(reverse("portal:home")).content.decode()
+    assert "基金可支付月数均未低于预警线" in quiet and a.pooling_region.name not in quiet
+    clerk = client_for(a.staff(Role.TOWNSHIP_CLERK)).get(reverse("portal:home")).content.decode()
+    assert 'id="fund-warnings"' not in clerk

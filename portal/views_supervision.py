@@ -524,19 +524,17 @@ def _funds_page(request: HttpRequest, *, form: FundWarningForm | None = None, st
     chosen = _chosen_pooling_region(request, request.GET)
     _require(warning.may_read(user))
     today = timezone.localdate()
-    regions = warning.regions_of(user=user, today=today)
-    if chosen is None and len(regions) == 1:
-        chosen = regions[0]
-    outlooks = [warning.outlook(pooling_region=region, today=today) for region in regions]
-    if chosen is not None and chosen not in regions:  # a closed (merged) region: its own outlook only
-        outlooks.append(warning.outlook(pooling_region=chosen, today=today))
-    detail = next((view for view in outlooks if view.pooling_region == chosen), None)
+    if chosen is None:
+        regions = warning.regions_of(user=user, today=today)
+        chosen = regions[0] if len(regions) == 1 else None  # a county's fund officer covers one
+    rows = warning.overview(user=user, today=today, project_also=chosen)
+    detail = next((row.outlook for row in rows if row.pooling_region == chosen), None)
     if _wants_xlsx(request):
-        return _funds_xlsx(request, outlooks=outlooks, detail=detail)
+        return _funds_xlsx(request, rows=rows, detail=detail)
     may_set = can(user, Action.SET_FUND_WARNING)
     context = {
-        "outlooks": outlooks,
-        "warned": [view for view in outlooks if view.warned],
+        "rows": rows,
+        "warned": [row.outlook for row in rows if row.warned],
         "detail": detail,
         "chosen": chosen,
         "today": today,
@@ -546,7 +544,7 @@ def _funds_page(request: HttpRequest, *, form: FundWarningForm | None = None, st
         "chart": _chart(detail) if detail is not None and detail.years else None,
     }
     if may_set:
-        queryset = PoolingRegion.objects.filter(pk__in=[r.pk for r in regions]).order_by("code")
+        queryset = PoolingRegion.objects.filter(pk__in=[row.pooling_region.pk for row in rows]).order_by("code")
         initial = {}
         if detail is not None:
             initial = {"pooling_region": detail.pooling_region.pk, "threshold_months": detail.threshold}
@@ -558,7 +556,7 @@ def _months(value) -> str:
     return "—" if value is None else str(value)
 
 
-def _funds_xlsx(request: HttpRequest, *, outlooks: list[warning.Outlook], detail: warning.Outlook | None):
+def _funds_xlsx(request: HttpRequest, *, rows: list[warning.OverviewRow], detail: warning.Outlook | None):
     user = request.user
     if detail is not None and request.GET.get("table") == "projection":
         audit.info("supervision export: user=%s fund projection pooling_region=%s", user.pk, detail.pooling_region.code)
@@ -611,18 +609,18 @@ def _funds_xlsx(request: HttpRequest, *, outlooks: list[warning.Outlook], detail
         ],
         rows=[
             [
-                view.pooling_region.name,
-                view.pooling_region.code,
-                view.position.expenditure,
-                view.position.fiscal,
-                view.position.balance,
-                view.position.monthly_payout if view.position.monthly_payout is not None else "",
-                _months(view.position.months_covered),
-                _months(view.threshold),
-                _months(view.lowest_months),
-                "预警" if view.warned else ("未设预警线" if view.threshold is None else "正常"),
+                row.pooling_region.name,
+                row.pooling_region.code,
+                row.position.expenditure,
+                row.position.fiscal,
+                row.position.balance,
+                row.position.monthly_payout if row.position.monthly_payout is not None else "",
+                _months(row.position.months_covered),
+                _months(row.threshold),
+                _months(row.outlook.lowest_months if row.outlook is not None else None),
+                "预警" if row.warned else ("未设预警线" if row.threshold is None else "正常"),
             ]
-            for view in outlooks
+            for row in rows
         ],
     )
 

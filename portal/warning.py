@@ -10,9 +10,12 @@ down: a warning should not be rounded away).
 The projection is a plain cash-flow roll-forward, with these assumptions (the page states them too):
 
 - The balance now opens the first projected year (next calendar year); the rest of this year is left out.
-- Income each year is held flat at: this contribution year's contributions (personal, government subsidy and
-  government-paid 代缴; last year's when this year's collection has brought in less so far) plus the
-  government's basic-pension money received from finance over the last twelve months.
+- Income each year is held flat at what the fund received over the last twelve months, read from the same
+  books as the balance: personal contributions banked into the income account (deductions and counter
+  payments), and government money from finance into the fiscal special account (contribution subsidies,
+  government-paid 代缴 and the basic-pension money), both funds. (Summing the register's contributions instead
+  reads every contribution row of the region, half a second a region at a million persons; the books hold the
+  same money once it has arrived.)
 - Each recipient is paid the current average (monthly payout ÷ recipients of the latest payroll) every month.
 - Each year a fixed share of the recipients (``AWARD_END_RATE``) stops being paid (deaths, mostly), on average
   at mid-year; the count is rounded to whole persons.
@@ -32,8 +35,8 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce, ExtractYear
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Window
+from django.db.models.functions import Coalesce, ExtractYear, RowNumber
 from django.http import Http404
 from django.utils import timezone
 
@@ -46,7 +49,7 @@ from benefits.models import Award, PayrollRun, PayrollStatus, PensionParameters
 from contributions.models import Contribution, InterestRate
 from contributions.policy import add_years
 from enrollment.models import InsuredPerson, PersonStatus
-from funds.fund_accounts import FINANCE, fund_balances
+from funds.fund_accounts import FINANCE
 from funds.models import Fund, FundAccountKind, FundMovement, MovementKind
 from portal.models import FundWarning
 
@@ -150,24 +153,62 @@ class FundPosition:
         return (self.balance / payout).quantize(MONTHS_PLACES, rounding=ROUND_DOWN)
 
 
-def fund_position(*, pooling_region: PoolingRegion, on: dt.date | None = None) -> FundPosition:
-    """The balance available for payouts as of the end of ``on`` (today) and the last confirmed payroll months.
-    The caller has read the pooling region through the scope (``pooling_region_get``, ``regions_of``)."""
+def fund_positions(*, regions: list[PoolingRegion], on: dt.date | None = None) -> dict[int, FundPosition]:
+    """Each region's position (by id) in two queries however many regions: the expenditure and fiscal balances by
+    fund as of the end of ``on`` (today), and the last confirmed payroll months. The caller has read the regions
+    through the scope (``regions_of``, ``pooling_region_get``)."""
     on = on or timezone.localdate()
-    balances = fund_balances(pooling_region=pooling_region, on=on)
-    expenditure, fiscal = balances.of(FundAccountKind.EXPENDITURE), balances.of(FundAccountKind.FISCAL)
-    runs = PayrollRun.objects.filter(
-        pooling_region=pooling_region, status=PayrollStatus.CONFIRMED, month__lte=on
-    ).order_by("-month")[:PAYOUT_MONTHS]
-    return FundPosition(
-        pooling_region=pooling_region,
-        on=on,
-        expenditure=expenditure.total,
-        fiscal=fiscal.total,
-        individual_account=expenditure.individual_account + fiscal.individual_account,
-        basic_pension=expenditure.basic_pension + fiscal.basic_pension,
-        payouts=[PayoutMonth(run.month, run.total, run.lines_count) for run in runs],
-    )
+    ids = [region.pk for region in regions]
+    sums = {
+        (region_id, kind, fund): money_total(total)
+        for region_id, kind, fund, total in FundMovement.objects.filter(
+            account__pooling_region__in=ids,
+            account__kind__in=[FundAccountKind.EXPENDITURE, FundAccountKind.FISCAL],
+            booked_on__lte=on,
+        )
+        .values("account__pooling_region", "account__kind", "fund")
+        .annotate(total=Sum("amount"))
+        .order_by()
+        .values_list("account__pooling_region", "account__kind", "fund", "total")
+    }
+    latest = Window(RowNumber(), partition_by=[F("pooling_region")], order_by=F("month").desc())
+    runs: dict[int, list[PayoutMonth]] = {region_id: [] for region_id in ids}
+    for run in (
+        PayrollRun.objects.filter(pooling_region__in=ids, status=PayrollStatus.CONFIRMED, month__lte=on)
+        .annotate(latest=latest)
+        .filter(latest__lte=PAYOUT_MONTHS)
+        .order_by("pooling_region", "-month")
+        .only("pooling_region", "month", "total", "lines_count")
+    ):
+        runs[run.pooling_region_id].append(PayoutMonth(run.month, run.total, run.lines_count))
+
+    def part(region_id: int, kind: str | None = None, fund: str | None = None) -> Decimal:
+        return sum(
+            (
+                amount
+                for (rid, k, f), amount in sums.items()
+                if rid == region_id and kind in (None, k) and fund in (None, f)
+            ),
+            ZERO,
+        )
+
+    return {
+        region.pk: FundPosition(
+            pooling_region=region,
+            on=on,
+            expenditure=part(region.pk, kind=FundAccountKind.EXPENDITURE),
+            fiscal=part(region.pk, kind=FundAccountKind.FISCAL),
+            individual_account=part(region.pk, fund=Fund.INDIVIDUAL_ACCOUNT),
+            basic_pension=part(region.pk, fund=Fund.BASIC_PENSION),
+            payouts=runs[region.pk],
+        )
+        for region in regions
+    }
+
+
+def fund_position(*, pooling_region: PoolingRegion, on: dt.date | None = None) -> FundPosition:
+    """The balance available for payouts as of the end of ``on`` (today) and the last confirmed payroll months."""
+    return fund_positions(regions=[pooling_region], on=on)[pooling_region.pk]
 
 
 def months_covered(*, pooling_region: PoolingRegion, on: dt.date | None = None) -> Decimal | None:
@@ -187,9 +228,8 @@ class ProjectionBasis:
     balance: Decimal
     monthly_payout: Decimal | None
     recipients: int
-    contributions: Decimal  # a year's, held flat
-    contribution_year: int
-    government_basic: Decimal  # finance's basic-pension money of the last twelve months
+    contributions: Decimal  # personal contributions banked in the last twelve months
+    government: Decimal  # finance's money (subsidies, 代缴, basic pension) of the last twelve months
     interest_rate: Decimal
     interest_year: int | None
     end_rate: Decimal
@@ -203,7 +243,7 @@ class ProjectionBasis:
 
     @property
     def income(self) -> Decimal:
-        return self.contributions + self.government_basic
+        return self.contributions + self.government
 
     @property
     def interest_rate_text(self) -> str:
@@ -234,30 +274,23 @@ class YearProjection:
         return self.recipients_start - self.ending + self.new_recipients
 
 
-def _contributions(pooling_region: PoolingRegion, year: int) -> tuple[Decimal, int]:
-    """This contribution year's income, or last year's when this year's collection has brought in less so far."""
-    rows = dict(
-        Contribution.objects.filter(_places(pooling_region), year__in=[year - 1, year])
-        .values("year")
-        .annotate(total=Sum(F("personal_amount") + F("government_subsidy") + F("government_paid")))
+def _income(pooling_region: PoolingRegion, on: dt.date) -> tuple[Decimal, Decimal]:
+    """(personal contributions banked, finance's money received) over the twelve months to ``on``, both funds."""
+    banked = Q(account__kind=FundAccountKind.INCOME, kind__in=[MovementKind.DEDUCTION, MovementKind.COUNTER])
+    from_finance = Q(account__kind=FundAccountKind.FISCAL, kind=MovementKind.TRANSFER_IN, counterpart=FINANCE)
+    sums = dict(
+        FundMovement.objects.filter(
+            banked | from_finance,
+            account__pooling_region=pooling_region,
+            booked_on__gt=add_years(on, -1),
+            booked_on__lte=on,
+        )
+        .values("account__kind")
+        .annotate(total=Sum("amount"))
         .order_by()
-        .values_list("year", "total")
+        .values_list("account__kind", "total")
     )
-    this_year, last_year = money_total(rows.get(year)), money_total(rows.get(year - 1))
-    return (this_year, year) if this_year >= last_year else (last_year, year - 1)
-
-
-def _government_basic(pooling_region: PoolingRegion, on: dt.date) -> Decimal:
-    total = FundMovement.objects.filter(
-        account__pooling_region=pooling_region,
-        account__kind=FundAccountKind.FISCAL,
-        fund=Fund.BASIC_PENSION,
-        kind=MovementKind.TRANSFER_IN,
-        counterpart=FINANCE,
-        booked_on__gt=add_years(on, -1),
-        booked_on__lte=on,
-    ).aggregate(total=Sum("amount"))["total"]
-    return money_total(total)
+    return money_total(sums.get(FundAccountKind.INCOME)), money_total(sums.get(FundAccountKind.FISCAL))
 
 
 def _new_recipients(
@@ -303,7 +336,7 @@ def projection_basis(
 ) -> ProjectionBasis:
     today = today or timezone.localdate()
     position = position or fund_position(pooling_region=pooling_region, on=today)
-    contributions, contribution_year = _contributions(pooling_region, today.year)
+    contributions, government = _income(pooling_region, today)
     interest = InterestRate.objects.filter(pooling_region=pooling_region).order_by("-year").first()
     parameters = (
         PensionParameters.objects.filter(pooling_region=pooling_region, valid_from__lte=today)
@@ -319,8 +352,7 @@ def projection_basis(
         monthly_payout=position.monthly_payout,
         recipients=position.recipients,
         contributions=contributions,
-        contribution_year=contribution_year,
-        government_basic=_government_basic(pooling_region, today),
+        government=government,
         interest_rate=interest.rate if interest is not None else Decimal(0),
         interest_year=interest.year if interest is not None else None,
         end_rate=AWARD_END_RATE,
@@ -457,12 +489,58 @@ class Outlook:
         return f"{name}：{'；'.join(parts)}。" if parts else ""
 
 
-def outlook(*, pooling_region: PoolingRegion, years: int = DEFAULT_YEARS, today: dt.date | None = None) -> Outlook:
+def outlook(
+    *,
+    pooling_region: PoolingRegion,
+    years: int = DEFAULT_YEARS,
+    today: dt.date | None = None,
+    position: FundPosition | None = None,
+) -> Outlook:
     today = today or timezone.localdate()
-    position = fund_position(pooling_region=pooling_region, on=today)
+    position = position or fund_position(pooling_region=pooling_region, on=today)
     basis = projection_basis(pooling_region=pooling_region, years=years, today=today, position=position)
     threshold = FundWarning.objects.filter(pooling_region=pooling_region).values_list("threshold_months", flat=True)
     return Outlook(position=position, basis=basis, years=project(basis, years), threshold=threshold.first())
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    """A pooling region on the overview: its position and threshold; projected only where a threshold is set
+    (or the page asks), since the projection reads the register's cohorts about to reach the pension age."""
+
+    position: FundPosition
+    threshold: Decimal | None
+    outlook: Outlook | None
+
+    @property
+    def pooling_region(self) -> PoolingRegion:
+        return self.position.pooling_region
+
+    @property
+    def warned(self) -> bool:
+        return self.outlook is not None and self.outlook.warned
+
+
+def overview(*, user, today: dt.date | None = None, project_also: PoolingRegion | None = None) -> list[OverviewRow]:
+    """The open pooling regions the user's scope covers wholly, in code order, with ``project_also`` (a region the
+    caller has read through the scope, e.g. a merged one asked for by id) when not among them."""
+    today = today or timezone.localdate()
+    regions = regions_of(user=user, today=today)
+    if project_also is not None and project_also not in regions:
+        regions.append(project_also)
+    positions = fund_positions(regions=regions, on=today)
+    thresholds = dict(
+        FundWarning.objects.filter(pooling_region__in=[r.pk for r in regions]).values_list(
+            "pooling_region", "threshold_months"
+        )
+    )
+    rows = []
+    for region in regions:
+        view = None
+        if region.pk in thresholds or region == project_also:
+            view = outlook(pooling_region=region, today=today, position=positions[region.pk])
+        rows.append(OverviewRow(position=positions[region.pk], threshold=thresholds.get(region.pk), outlook=view))
+    return rows
 
 
 def warnings(*, user, today: dt.date | None = None) -> list[Outlook]:
@@ -471,18 +549,7 @@ def warnings(*, user, today: dt.date | None = None) -> list[Outlook]:
     read the fund warnings, so any page may call it."""
     if not may_read(user):
         return []
-    today = today or timezone.localdate()
-    regions = regions_of(user=user, today=today)
-    set_for = set(
-        FundWarning.objects.filter(pooling_region__in=[r.pk for r in regions]).values_list("pooling_region", flat=True)
-    )
-    found = []
-    for region in regions:
-        if region.pk in set_for:
-            view = outlook(pooling_region=region, today=today)
-            if view.warned:
-                found.append(view)
-    return found
+    return [row.outlook for row in overview(user=user, today=today) if row.warned]
 
 
 __all__ = [
@@ -491,10 +558,13 @@ __all__ = [
     "Outlook",
     "ProjectionBasis",
     "YearProjection",
+    "OverviewRow",
     "fund_position",
+    "fund_positions",
     "fund_warning_set",
     "months_covered",
     "outlook",
+    "overview",
     "pooling_region_get",
     "project",
     "projection",

@@ -130,21 +130,24 @@ def test_months_covered_is_none_before_the_first_confirmed_payroll(line):
 
 
 def funded_region(line):
-    """150,000.00 in the fiscal account (120,000 of it from finance within the last twelve months); 10,000.00 paid
-    a month to 20 recipients; this year's contributions 1,260.00; interest 2% (the latest year's rate); three
-    contributors turning 60 with enough years in 2026 (two) and 2027 (one), and others who do not count."""
-    fiscal = FundAccountKind.FISCAL
-    book(line, fiscal, Fund.BASIC_PENSION, MovementKind.TRANSFER_IN, "30000.00", dt.date(2024, 5, 1), FINANCE)
-    book(line, fiscal, Fund.BASIC_PENSION, MovementKind.TRANSFER_IN, "120000.00", dt.date(2025, 3, 1), FINANCE)
+    """150,000.00 available (fiscal and expenditure); over the twelve months to 30 June 2025 the fund received
+    1,100.00 of personal contributions and 120,260.00 from finance; 10,000.00 paid a month to 20 recipients;
+    interest 2% (the latest year's rate); three contributors turning 60 with enough years in 2026 (two) and 2027
+    (one), and others who do not count."""
+    fiscal, income = FundAccountKind.FISCAL, FundAccountKind.INCOME
+    basic, individual = Fund.BASIC_PENSION, Fund.INDIVIDUAL_ACCOUNT
+    book(line, fiscal, basic, MovementKind.TRANSFER_IN, "28740.00", dt.date(2024, 5, 1), FINANCE)  # too old for income
+    book(line, fiscal, basic, MovementKind.TRANSFER_IN, "120000.00", dt.date(2025, 3, 1), FINANCE)
+    book(line, fiscal, individual, MovementKind.TRANSFER_IN, "260.00", dt.date(2025, 4, 1), FINANCE)  # subsidies
+    book(line, income, individual, MovementKind.COUNTER, "500.00", dt.date(2024, 6, 30))  # twelve months ago: out
+    book(line, income, individual, MovementKind.DEDUCTION, "1000.00", dt.date(2025, 2, 10))
+    book(line, income, individual, MovementKind.COUNTER, "100.00", dt.date(2025, 3, 5))
+    book(line, income, individual, MovementKind.SWEEP_OUT, "-1000.00", dt.date(2025, 2, 28))  # a sweep moves,
+    book(line, fiscal, individual, MovementKind.SWEEP_IN, "1000.00", dt.date(2025, 2, 28))  # it brings nothing in
     for month in (4, 5, 6):
         payroll(line, dt.date(2025, month, 1), "10000.00", recipients=20)
     InterestRate.objects.create(pooling_region=line.pooling_region, year=2024, rate=D("0.01500"))
     InterestRate.objects.create(pooling_region=line.pooling_region, year=2025, rate=D("0.02000"))
-    # Contributors of this year: 1,000 + 60 and 100 + 30 + 70 (代缴).
-    contributions(
-        make_person(line.village, name="缴甲", birth_date=dt.date(1980, 1, 1)), [2025], personal="1000", subsidy="60"
-    )
-    contributions(make_person(line.village, name="缴乙", birth_date=dt.date(1981, 1, 1)), [2025], subsidy="30", paid="70")  # fmt: skip
     # Turning 60: 14 years before 2025 + 1 (2025) = 15 in 2026 ✓; 20 + 1 ✓; 10 + 1 ✗; 13 + 2 = 15 in 2027 ✓.
     contributions(make_person(line.village, name="退甲", birth_date=dt.date(1966, 3, 1)), range(2011, 2025))
     contributions(make_person(line.village, name="退乙", birth_date=dt.date(1966, 11, 30)), range(2005, 2025))
@@ -177,33 +180,31 @@ def test_a_two_year_projection_computed_by_hand(line):
     years = warning.project(basis, 2)
 
     assert (basis.balance, basis.monthly_payout, basis.recipients) == (D("150000.00"), D("10000.00"), 20)
-    assert (basis.contributions, basis.contribution_year) == (D("1260.00"), 2025)
-    assert basis.government_basic == D("120000.00")  # the 2024-05 receipt is older than twelve months
+    assert (basis.contributions, basis.government, basis.income) == (D("1100.00"), D("120260.00"), D("121360.00"))
     assert (basis.interest_rate, basis.interest_year) == (D("0.02000"), 2025)
     assert basis.new_recipients == {2026: 2, 2027: 1}
     # 2026: 20 recipients at 500.00; 4% stop = 0.8 → 1 (half a year); 2 start (half a year)
-    #   payout 500 × (12×20 − 6×1 + 6×2) = 123,000.00; interest 150,000 × 2% = 3,000.00; income 121,260.00
-    #   closing 150,000 + 121,260 + 3,000 − 123,000 = 151,260.00; months 151,260 ÷ (123,000 ÷ 12) = 14.757 → 14.7
+    #   payout 500 × (12×20 − 6×1 + 6×2) = 123,000.00; interest 150,000 × 2% = 3,000.00; income 121,360.00
+    #   closing 150,000 + 121,360 + 3,000 − 123,000 = 151,360.00; months 151,360 ÷ (123,000 ÷ 12) = 14.77 → 14.7
     # 2027: 21 recipients; 0.84 → 1 stops; 1 starts: payout 500 × (252 − 6 + 6) = 126,000.00;
-    #   interest 151,260 × 2% = 3,025.20; closing 151,260 + 121,260 + 3,025.20 − 126,000 = 149,545.20; 14.24 → 14.2
+    #   interest 151,360 × 2% = 3,027.20; closing 151,360 + 121,360 + 3,027.20 − 126,000 = 149,747.20; 14.26 → 14.2
     assert [
         (y.year, y.opening, y.income, y.interest, y.payout, y.closing, y.recipients_start, y.ending, y.new_recipients)
         for y in years
     ] == [
-        (2026, D("150000.00"), D("121260.00"), D("3000.00"), D("123000.00"), D("151260.00"), 20, 1, 2),
-        (2027, D("151260.00"), D("121260.00"), D("3025.20"), D("126000.00"), D("149545.20"), 21, 1, 1),
+        (2026, D("150000.00"), D("121360.00"), D("3000.00"), D("123000.00"), D("151360.00"), 20, 1, 2),
+        (2027, D("151360.00"), D("121360.00"), D("3027.20"), D("126000.00"), D("149747.20"), 21, 1, 1),
     ]
     assert [y.months_covered for y in years] == [D("14.7"), D("14.2")]
     assert years[1].recipients_end == 21
     assert warning.projection(pooling_region=line.pooling_region, years=2, today=TODAY) == years
 
 
-def test_last_years_contributions_count_while_this_years_collection_has_brought_in_less(line):
-    contributions(make_person(line.village, name="甲"), [2024], personal="500")
-    contributions(make_person(line.village, name="乙"), [2025], personal="200")
+def test_money_from_another_pooling_region_is_balance_not_income(line):
+    book(line, FundAccountKind.FISCAL, Fund.INDIVIDUAL_ACCOUNT, MovementKind.TRANSFER_IN, "700.00", TODAY, "新北区")
     payroll(line, dt.date(2025, 6, 1), "100.00", recipients=1)
     basis = warning.projection_basis(pooling_region=line.pooling_region, today=TODAY)
-    assert (basis.contributions, basis.contribution_year) == (D("500.00"), 2024)
+    assert (basis.balance, basis.income) == (D("700.00"), D("0.00"))
 
 
 # --- thresholds and warnings -----------------------------------------------------------------------------------
@@ -301,3 +302,24 @@ def test_roles_that_do_not_read_fund_warnings_get_none(line):
     threshold(line, "100")
     for role in (Role.COUNTY_APPROVER, Role.COUNTY_CLERK, Role.TOWNSHIP_CLERK, Role.VILLAGE_AGENT):
         assert warning.warnings(user=line.staff(role), today=TODAY) == [], role
+
+
+def test_positions_of_several_regions_come_in_two_queries(line, django_assert_num_queries):
+    other = region_line(county="320411")
+    funded_region(line)
+    book(other, FundAccountKind.EXPENDITURE, Fund.BASIC_PENSION, MovementKind.FUNDING_IN, "900.00", TODAY)
+    for month in (1, 2, 3, 4):  # four months: the oldest is left out of the average
+        payroll(other, dt.date(2025, month, 1), f"{month}00.00", recipients=month)
+
+    with django_assert_num_queries(2):
+        positions = warning.fund_positions(regions=[line.pooling_region, other.pooling_region], on=TODAY)
+
+    mine, theirs = positions[line.pooling_region.pk], positions[other.pooling_region.pk]
+    assert (mine.balance, mine.monthly_payout, mine.months_covered) == (D("150000.00"), D("10000.00"), D("15.0"))
+    # 900 ÷ ((200 + 300 + 400) ÷ 3 = 300) = 3.0 months; 4 recipients in April, the latest
+    assert (theirs.balance, theirs.monthly_payout, theirs.recipients, theirs.months_covered) == (
+        D("900.00"),
+        D("300.00"),
+        4,
+        D("3.0"),
+    )

@@ -64,6 +64,29 @@ class MonthlySummary(models.Model):
         ]
 
 
+class FundBalanceSummary(models.Model):
+    """A pooling region's balance on one fund account, for one fund, at a month's end (today, for the running
+    month): the sum of its movements, precomputed nightly so a city's dashboard never sums years of movements."""
+
+    pooling_region = models.ForeignKey(
+        PoolingRegion, verbose_name=_("统筹区"), on_delete=models.CASCADE, related_name="+"
+    )
+    month = models.DateField(_("月份"))
+    account_kind = models.CharField(_("账户类型"), max_length=12)
+    fund = models.CharField(_("基金"), max_length=20)
+    balance = money_field(_("余额"))
+
+    class Meta:
+        verbose_name = _("基金余额汇总")
+        verbose_name_plural = _("基金余额汇总")
+        ordering = ["pooling_region", "month", "account_kind", "fund"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pooling_region", "month", "account_kind", "fund"], name="one_fund_balance_per_month"
+            )
+        ]
+
+
 class SummaryRun(models.Model):
     """One nightly rebuild of a month's summaries: who, when, how many villages (bulk writes audit themselves)."""
 

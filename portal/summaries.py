@@ -32,7 +32,8 @@ from enrollment.models import (
     InsuredPerson,
     PersonStatus,
 )
-from portal.models import MonthlySummary, SummaryRun, WorkKind
+from funds.models import FundMovement
+from portal.models import FundBalanceSummary, MonthlySummary, SummaryRun, WorkKind
 from portal.timelimits import first_not_overdue, limits
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,37 @@ def month_counts(month: dt.date, *, today: dt.date | None = None) -> Counts:
     return counts
 
 
+def fund_balance_rows(month: dt.date, *, today: dt.date | None = None) -> list[FundBalanceSummary]:
+    """Every pooling region's balance per account and fund at the month's end (today, for the running month)."""
+    first = month_start(month)
+    last = min(month_end(first), today or timezone.localdate())
+    sums = (
+        FundMovement.objects.filter(booked_on__lte=last)
+        .values("account__pooling_region", "account__kind", "fund")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    return [
+        FundBalanceSummary(
+            pooling_region_id=row["account__pooling_region"],
+            month=first,
+            account_kind=row["account__kind"],
+            fund=row["fund"],
+            balance=row["total"],
+        )
+        for row in sums
+    ]
+
+
+def fund_balances_summarize(*, month: dt.date, today: dt.date | None = None) -> int:
+    """Rebuild the month's fund balances alone (``summarize_month`` does it with the rest)."""
+    rows = fund_balance_rows(month, today=today)
+    with transaction.atomic():
+        FundBalanceSummary.objects.filter(month=month_start(month)).delete()
+        FundBalanceSummary.objects.bulk_create(rows)
+    return len(rows)
+
+
 def summarize_month(*, month: dt.date, today: dt.date | None = None) -> SummaryRun:
     """Rebuild ``month``'s summaries in one transaction (the aggregates are read first, outside it)."""
     started = time.monotonic()
@@ -242,9 +274,12 @@ def summarize_month(*, month: dt.date, today: dt.date | None = None) -> SummaryR
         for code, fields in counts.items()
         if any(fields.values())
     ]
+    balances = fund_balance_rows(first, today=today)
     with transaction.atomic():
         MonthlySummary.objects.filter(month=first).delete()
         MonthlySummary.objects.bulk_create(rows, batch_size=2000)
+        FundBalanceSummary.objects.filter(month=first).delete()
+        FundBalanceSummary.objects.bulk_create(balances)
         run.finished_at = timezone.now()
         run.villages = len(rows)
         run.seconds = round(time.monotonic() - started, 3)

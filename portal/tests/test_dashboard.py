@@ -28,6 +28,7 @@ from funds.models import Fund, FundAccountKind, MovementKind
 from portal import dashboard as board
 from portal import measures
 from portal.models import MonthlySummary, Target
+from portal.summaries import fund_balances_summarize
 
 pytestmark = pytest.mark.django_db
 
@@ -334,6 +335,8 @@ def funds(world):
     _movement(world.fortune, fiscal, bp, "5000.00", dt.date(2026, 11, 3), "a6")  # after October's end
     _movement(world.north, income, ia, "300.00", dt.date(2026, 10, 15), "b1")
     _movement(world.foreign, fiscal, bp, "777777.77", dt.date(2026, 10, 15), "f1")
+    # the nightly job's balances at October's end, which the page reads
+    fund_balances_summarize(month=dt.date(2026, 10, 1), today=dt.date(2026, 11, 20))
     return world
 
 

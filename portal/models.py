@@ -87,6 +87,28 @@ class FundBalanceSummary(models.Model):
         ]
 
 
+class RetirementCohort(models.Model):
+    """How many active contributors of a pooling region will reach the pension age with enough years in each coming
+    year, counted nightly from the register for the fund projection (a count the page must not scan for)."""
+
+    pooling_region = models.ForeignKey(PoolingRegion, on_delete=models.CASCADE, related_name="+")
+    counted_in = models.PositiveSmallIntegerField(_("统计年度"))  # the year the count was made in
+    pension_age = models.PositiveSmallIntegerField()
+    minimum_years = models.PositiveSmallIntegerField()
+    year = models.PositiveSmallIntegerField(_("达到领取年龄年度"))
+    persons = models.PositiveIntegerField(_("人数"))
+    counted_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("待遇领取预测人数")
+        verbose_name_plural = _("待遇领取预测人数")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pooling_region", "counted_in", "pension_age", "minimum_years", "year"], name="one_cohort_count"
+            )
+        ]
+
+
 class SummaryRun(models.Model):
     """One nightly rebuild of a month's summaries: who, when, how many villages (bulk writes audit themselves)."""
 

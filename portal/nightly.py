@@ -41,6 +41,7 @@ from funds.models import FundAccountKind, InterestSettlement, ReceiptStatus, Res
 from funds.settlement import SettlementResult, settle_year
 from migration.tasks import resume_stalled as resume_stalled_mergers
 from portal.summaries import nightly_months, summarize_month
+from portal.warning import cohorts_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +247,12 @@ def _summaries(report: NightlyReport, *, on_date: dt.date, progress: NightlyProg
         report.summaries.append(SummaryResult(month=run.month, villages=run.villages, seconds=run.seconds or 0.0))
         if progress is not None:
             progress(step, run.villages, run.villages)
+    try:
+        # The fund projection's coming retirements, counted once a night instead of on every page.
+        cohorts_refresh(today=on_date)
+    except Exception as error:
+        logger.exception("nightly retirement cohorts failed")
+        report.failures.append(f"基金预测人数：{getattr(error, 'message', None) or f'{type(error).__name__}: {error}'}")
 
 
 # A result file accepted this long ago and still processing lost its task (a worker died, Redis was flushed).

@@ -51,7 +51,7 @@ from contributions.policy import add_years
 from enrollment.models import InsuredPerson, PersonStatus
 from funds.fund_accounts import FINANCE
 from funds.models import Fund, FundAccountKind, FundMovement, MovementKind
-from portal.models import FundWarning
+from portal.models import FundWarning, RetirementCohort
 
 audit = logging.getLogger("portal.audit")
 
@@ -296,6 +296,67 @@ def _income(pooling_region: PoolingRegion, on: dt.date) -> tuple[Decimal, Decima
 def _new_recipients(
     pooling_region: PoolingRegion, *, this_year: int, years: int, pension_age: int, minimum_years: int
 ) -> dict[int, int]:
+    """Per coming year, those reaching the pension age with enough years: the nightly count when it covers the
+    years asked (``cohorts_refresh``), else counted now from the register."""
+    stored = dict(
+        RetirementCohort.objects.filter(
+            pooling_region=pooling_region,
+            counted_in=this_year,
+            pension_age=pension_age,
+            minimum_years=minimum_years,
+            year__gt=this_year,
+            year__lte=this_year + years,
+        ).values_list("year", "persons")
+    )
+    if len(stored) == years:
+        return {year: persons for year, persons in stored.items() if persons}
+    return _count_new_recipients(
+        pooling_region, this_year=this_year, years=years, pension_age=pension_age, minimum_years=minimum_years
+    )
+
+
+def _pension_rules(pooling_region: PoolingRegion, today: dt.date) -> tuple[int, int]:
+    parameters = (
+        PensionParameters.objects.filter(pooling_region=pooling_region, valid_from__lte=today)
+        .order_by("-valid_from")
+        .first()
+    )
+    if parameters is None:
+        return PENSION_AGE, MINIMUM_YEARS
+    return parameters.pension_age, parameters.minimum_years
+
+
+def cohorts_refresh(*, today: dt.date | None = None, years: int = DEFAULT_YEARS) -> int:
+    """The nightly count of each pooling region's coming retirements (a zero is stored too, so a stored year is
+    told from one never counted). Each region is replaced in one transaction; a rerun gives the same rows."""
+    today = today or timezone.localdate()
+    written = 0
+    for pooling_region in PoolingRegion.objects.filter(regions__isnull=False).distinct().order_by("code"):
+        pension_age, minimum_years = _pension_rules(pooling_region, today)
+        counts = _count_new_recipients(
+            pooling_region, this_year=today.year, years=years, pension_age=pension_age, minimum_years=minimum_years
+        )
+        rows = [
+            RetirementCohort(
+                pooling_region=pooling_region,
+                counted_in=today.year,
+                pension_age=pension_age,
+                minimum_years=minimum_years,
+                year=year,
+                persons=counts.get(year, 0),
+            )
+            for year in range(today.year + 1, today.year + years + 1)
+        ]
+        with transaction.atomic():
+            RetirementCohort.objects.filter(pooling_region=pooling_region, counted_in=today.year).delete()
+            RetirementCohort.objects.bulk_create(rows)
+        written += len(rows)
+    return written
+
+
+def _count_new_recipients(
+    pooling_region: PoolingRegion, *, this_year: int, years: int, pension_age: int, minimum_years: int
+) -> dict[int, int]:
     """Per coming year, the active contributors not yet receiving who turn ``pension_age`` in it with at least
     ``minimum_years`` by then (their years paid before this year, and one for each year from this one on)."""
     first_birth, last_birth = this_year + 1 - pension_age, this_year + years - pension_age
@@ -338,13 +399,7 @@ def projection_basis(
     position = position or fund_position(pooling_region=pooling_region, on=today)
     contributions, government = _income(pooling_region, today)
     interest = InterestRate.objects.filter(pooling_region=pooling_region).order_by("-year").first()
-    parameters = (
-        PensionParameters.objects.filter(pooling_region=pooling_region, valid_from__lte=today)
-        .order_by("-valid_from")
-        .first()
-    )
-    pension_age = parameters.pension_age if parameters is not None else PENSION_AGE
-    minimum_years = parameters.minimum_years if parameters is not None else MINIMUM_YEARS
+    pension_age, minimum_years = _pension_rules(pooling_region, today)
     return ProjectionBasis(
         pooling_region=pooling_region,
         on=today,

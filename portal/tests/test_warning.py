@@ -323,3 +323,31 @@ def test_positions_of_several_regions_come_in_two_queries(line, django_assert_nu
         4,
         D("3.0"),
     )
+
+
+def test_the_nightly_count_of_coming_retirements_is_what_the_projection_reads(line):
+    from portal.models import RetirementCohort
+
+    funded_region(line)
+    live = warning.projection_basis(pooling_region=line.pooling_region, years=5, today=TODAY).new_recipients
+
+    # when: the nightly job counts the next five years (zeros stored too)
+    written = warning.cohorts_refresh(today=TODAY)
+    stored = dict(
+        RetirementCohort.objects.filter(pooling_region=line.pooling_region, counted_in=2025).values_list(
+            "year", "persons"
+        )
+    )
+
+    # then: the same counts, and a person registered since is not seen until the next night (the stored count wins)
+    assert live == {2026: 2, 2027: 1}
+    assert stored == {2026: 2, 2027: 1, 2028: 0, 2029: 0, 2030: 0}
+    assert written >= 5
+    contributions(make_person(line.village, name="新辛", birth_date=dt.date(1966, 6, 6)), range(2000, 2025))
+    assert warning.projection_basis(pooling_region=line.pooling_region, years=5, today=TODAY).new_recipients == live
+    warning.cohorts_refresh(today=TODAY)  # a rerun replaces the rows
+    assert warning.projection_basis(pooling_region=line.pooling_region, years=5, today=TODAY).new_recipients == {
+        2026: 3,
+        2027: 1,
+    }
+    assert RetirementCohort.objects.filter(pooling_region=line.pooling_region, counted_in=2025).count() == 5

@@ -10,7 +10,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from agencies.exports import xlsx_header
+from agencies.exports import xlsx_header, xlsx_text
 from agencies.models import Region
 from archives import selectors
 from archives.models import ArchiveItem, Retention
@@ -63,13 +63,6 @@ def summary_text(summary: dict[str, int]) -> str:
     )
 
 
-def _text(value: str) -> str:
-    """Text typed by a clerk never becomes a spreadsheet formula."""
-    if value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def _row(number: int, item: ArchiveItem) -> list:
     location = item.location
     person = item.person
@@ -78,19 +71,20 @@ def _row(number: int, item: ArchiveItem) -> list:
         number,
         item.archive_no,
         item.kind.name,
-        _text(item.title),
+        # What clerks typed (titles, names, shelf labels) goes out as text, never as a formula.
+        xlsx_text(item.title),
         item.place_name or item.region_code,
-        person.name if person else "",
+        xlsx_text(person.name) if person else "",
         mask(person.id_number) if person else "",
         str(_RETENTION.get(item.kind.retention, item.kind.retention)),
         item.retain_until,  # empty for permanent records
-        location.room if location else "",
-        location.cabinet if location else "",
-        location.box if location else "",
-        item.position,
+        xlsx_text(location.room) if location else "",
+        xlsx_text(location.cabinet) if location else "",
+        xlsx_text(location.box) if location else "",
+        xlsx_text(item.position),
         "有" if kept and item.paper_received_at is not None else "无",
         item.file_pages if item.has_file else "无",
-        item.keeper.display_name if item.keeper else "",
+        xlsx_text(item.keeper.display_name) if item.keeper else "",
         status(item),
     ]
 

@@ -34,11 +34,17 @@ from archives.services import (
 
 Progress = Callable[[str, int, int], None]
 
+# Records filed per transaction. The counters a chunk numbers under are locked until it commits, so a clerk filing
+# in the same township, year and class waits for the chunk: small chunks keep that wait short.
+DEFAULT_CHUNK = 500
+
 # The lengths of a region code's meaningful prefix at each level: province, city, county, township, village.
 LEVEL_PREFIXES = (2, 4, 6, 9, 12)
 
 
-def backfill(*, kinds: list[str] | None = None, chunk: int = 5000, progress: Progress | None = None) -> dict[str, int]:
+def backfill(
+    *, kinds: list[str] | None = None, chunk: int = DEFAULT_CHUNK, progress: Progress | None = None
+) -> dict[str, int]:
     """File every registered source's records not yet filed (only ``kinds``, when named); return how many items
     were filed per kind code. ``progress(kind, done, total)`` is called after each chunk."""
     if chunk < 1:

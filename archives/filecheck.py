@@ -15,7 +15,7 @@ from pathlib import PurePath
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 from pypdf import PdfReader
-from pypdf.errors import PdfReadError
+from pypdf.errors import PyPdfError
 
 from agencies.errors import DomainError
 
@@ -24,6 +24,10 @@ TYPE_NAMES = {PDF: "PDF", JPEG: "JPEG", PNG: "PNG"}
 # What a file's name may claim for each real type.
 EXTENSIONS = {PDF: {".pdf"}, JPEG: {".jpg", ".jpeg"}, PNG: {".png"}}
 ACCEPT = ".pdf,.jpg,.jpeg,.png"
+
+logger = logging.getLogger(__name__)
+
+_DAMAGED = "PDF文件已损坏，无法打开，请重新扫描上传。"
 
 # Images beyond this many pixels are refused before decoding (a decompression bomb in a photograph).
 MAX_PIXELS = 120_000_000
@@ -56,9 +60,14 @@ def _pdf_pages(content: bytes) -> int:
         pages = len(reader.pages)
     except DomainError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as error:
-        logging.getLogger(__name__).info("unreadable PDF: %s", error)
-        raise DomainError("PDF文件已损坏，无法打开，请重新扫描上传。", code="unreadable", field="file") from None
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as error:
+        # PyPdfError holds every refusal of pypdf (PdfReadError, ParseError, LimitReachedError for a loop, …).
+        logger.info("unreadable PDF: %s", error)
+        raise DomainError(_DAMAGED, code="unreadable", field="file") from None
+    except Exception:
+        # A damaged body can trip pypdf anywhere: whatever it raises, the clerk is told the file is damaged.
+        logger.warning("unreadable PDF (unexpected error from pypdf)", exc_info=True)
+        raise DomainError(_DAMAGED, code="unreadable", field="file") from None
     if pages < 1:
         raise DomainError("PDF文件没有页面，请重新扫描上传。", code="unreadable", field="file")
     return pages

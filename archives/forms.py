@@ -15,13 +15,15 @@ from agencies.errors import DomainError
 from agencies.models import Region, RegionLevel
 from agencies.scope import scope_prefix, scoped
 from archives import filecheck
-from archives.models import ArchiveKind, LoanKind
+from archives.models import ArchiveItem, ArchiveKind, LoanKind
 from enrollment.forms import DomainErrorForm
 
 YES_NO = [("", _("全部")), ("1", _("有")), ("0", _("无"))]
 # What a clerk types may be cut anywhere by the services; the form only caps what a browser may send.
 LABEL_MAX = 100
 ARCHIVE_NOS_MAX = 200_000  # a county keeper's inventory pasted whole (about 25 characters a number)
+# The position's column is short: longer is refused here, with the service's message.
+POSITION_MAX = ArchiveItem._meta.get_field("position").max_length
 
 
 def _text(label, max_length: int, required: bool = False, **kwargs) -> forms.CharField:
@@ -157,7 +159,15 @@ class PlaceForm(DomainErrorForm):
     room = _text(_("档案室"), LABEL_MAX, required=True, error_messages={"required": _("请填写档案室。")})
     cabinet = _text(_("档案柜号"), LABEL_MAX, required=True, error_messages={"required": _("请填写档案柜号。")})
     box = _text(_("档案盒号"), LABEL_MAX, required=True, error_messages={"required": _("请填写档案盒号。")})
-    position = _text(_("盒内序号"), LABEL_MAX, required=True, error_messages={"required": _("请填写盒内序号。")})
+    position = _text(
+        _("盒内序号"),
+        POSITION_MAX,
+        required=True,
+        error_messages={
+            "required": _("请填写盒内序号。"),
+            "max_length": _("盒内序号最多%(limit_value)d个字。"),
+        },
+    )
 
 
 class FirstPlaceForm(PlaceForm):
@@ -179,7 +189,8 @@ class FirstPlaceForm(PlaceForm):
 
 def _staff_label(user) -> str:
     agency = user.agency.name if user.agency_id else ""
-    return f"{user.display_name}（{agency}）" if agency else user.display_name
+    label = f"{user.display_name}（{agency}）" if agency else user.display_name
+    return label if user.is_active else f"{label} [{_('已离岗')}]"
 
 
 class LendForm(DomainErrorForm):
@@ -218,10 +229,11 @@ class HandOverForm(DomainErrorForm):
     )
     note = _text(_("说明"), 200, help_text=_("如：岗位调整、退休。"))
 
-    def __init__(self, *args, keepers, **kwargs):
+    def __init__(self, *args, keepers, outgoing=None, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in ("from_keeper", "to_keeper"):
-            self.fields[name].queryset = keepers
+        # The outgoing keeper may have left (监交); ``outgoing`` lists them with those at work.
+        for name, queryset in (("from_keeper", keepers if outgoing is None else outgoing), ("to_keeper", keepers)):
+            self.fields[name].queryset = queryset
             self.fields[name].label_from_instance = _staff_label
 
 

@@ -4,17 +4,20 @@ A keeper's custody is every item they keep that is not destroyed. The inventory 
 set-based, since a county's keeper may hold 100,000 items; checking, refreshing and the move of custody are single
 statements too. Custody moves only when the incoming keeper signs, and only when every line is accounted for:
 present in the room, or out on a loan that is still open.
+
+Every item of the custody must lie within the jurisdiction of whoever acts and of the receiver. A keeper who has
+left (an inactive account) is handed over from all the same: an archive clerk supervises and signs for them (监交).
 """
 
 from __future__ import annotations
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError, NotPermitted
-from agencies.permissions import Action, require
-from agencies.scope import code_in_scope
+from agencies.permissions import Action, can, require
+from agencies.scope import code_in_scope, scope_prefix
 from archives.models import ArchiveItem, HandOver, HandOverLine, HandOverStatus, LineState, Loan
 from archives.services import event
 
@@ -40,9 +43,9 @@ def _label(handover: HandOver) -> str:
     return f"交接#{handover.pk}（{handover.from_keeper}→{handover.to_keeper}）"
 
 
-def _require_keeper(actor, keeper, *, field: str, label: str) -> None:
+def _require_keeper(actor, keeper, *, field: str, label: str, may_have_left: bool = False) -> None:
     agency = getattr(keeper, "agency", None) if keeper is not None else None
-    if keeper is None or not keeper.is_active or agency is None:
+    if keeper is None or agency is None or not (keeper.is_active or may_have_left):
         raise DomainError(f"{label}须是在岗的工作人员。", code="invalid", field=field)
     if not code_in_scope(actor, agency.region.code):
         raise DomainError(f"{label}须是您管辖范围内的工作人员。", code="out_of_scope", field=field)
@@ -55,6 +58,56 @@ def _require_party(actor, handover: HandOver) -> None:
     require(actor, Action.KEEP_ARCHIVES)
     if not code_in_scope(actor, handover.region_code):
         raise DomainError("该交接不在您的管辖范围内。", code="out_of_scope")
+
+
+def _inside(user) -> Q:
+    """The items a user's jurisdiction holds (nothing for a user without one)."""
+    prefix = scope_prefix(user)
+    return Q(region_code__startswith=prefix) if prefix is not None else Q(pk__isnull=True)
+
+
+def _require_within_reach(*, actor, from_keeper, to_keeper) -> None:
+    """Every item of the outgoing keeper's custody must lie in the jurisdiction of whoever acts and of the receiver.
+
+    A keeper moved from one township to another still keeps the first township's papers: a clerk of the second may
+    not list them, and a receiver who could not open them could neither check them nor keep them.
+    """
+    outside = _custody(from_keeper.pk).aggregate(
+        actor=Count("pk", filter=~_inside(actor)),
+        receiver=Count("pk", filter=~_inside(to_keeper)),
+    )
+    if outside["actor"]:
+        raise DomainError(
+            f"{from_keeper} 名下有{outside['actor']}件档案不在您的管辖范围内（如调岗前所在地的档案），"
+            "您不能交接这些档案，请由管辖全部这些档案的上级经办机构办理。",
+            code="out_of_scope",
+            field="from_keeper",
+        )
+    if outside["receiver"]:
+        raise DomainError(
+            f"{from_keeper} 名下有{outside['receiver']}件档案不在接收人{to_keeper}的管辖范围内，接收后无法查阅，"
+            "请改选能查阅全部这些档案的接收人（如上级经办机构的档案管理员）。",
+            code="out_of_reach",
+            field="to_keeper",
+        )
+
+
+def _supervised(handover: HandOver) -> bool:
+    """监交: the outgoing keeper has left (their account is no longer active) and cannot sign themselves."""
+    return not handover.from_keeper.is_active
+
+
+def may_sign_outgoing(user, handover: HandOver) -> bool:
+    """The outgoing keeper signs; once they have left, an archive clerk whose jurisdiction holds the hand-over
+    signs for them as supervisor (监交人), who is not the receiver (one person signing both sides proves nothing)."""
+    if user.pk == handover.from_keeper_id:
+        return True
+    return (
+        _supervised(handover)
+        and user.pk != handover.to_keeper_id
+        and can(user, Action.KEEP_ARCHIVES)
+        and code_in_scope(user, handover.region_code)
+    )
 
 
 def _locked(handover: HandOver) -> HandOver:
@@ -108,7 +161,8 @@ def _insert_lines(handover: HandOver, *, only_new: bool) -> int:
 def handover_start(*, actor, from_keeper, to_keeper, note: str = "") -> HandOver:
     """Open a hand-over and list everything in the outgoing keeper's custody."""
     require(actor, Action.KEEP_ARCHIVES)
-    _require_keeper(actor, from_keeper, field="from_keeper", label="移交人")
+    # A keeper who has left may still be handed over from: a clerk supervises and signs for them (监交).
+    _require_keeper(actor, from_keeper, field="from_keeper", label="移交人", may_have_left=True)
     _require_keeper(actor, to_keeper, field="to_keeper", label="接收人")
     if from_keeper.pk == to_keeper.pk:
         raise DomainError("移交人和接收人不能是同一人。", code="invalid", field="to_keeper")
@@ -125,6 +179,7 @@ def handover_start(*, actor, from_keeper, to_keeper, note: str = "") -> HandOver
         raise DomainError(f"说明最多{NOTE_LIMIT}个字。", code="too_long", field="note")
     if not _custody(from_keeper.pk).exists():
         raise DomainError(f"{from_keeper} 名下没有保管的档案，无需交接。", code="nothing_kept", field="from_keeper")
+    _require_within_reach(actor=actor, from_keeper=from_keeper, to_keeper=to_keeper)
     with transaction.atomic():
         refusal = _open_one_conflict(from_keeper)
         if refusal is not None:
@@ -233,6 +288,7 @@ def handover_refresh(*, actor, handover: HandOver) -> int:
     with transaction.atomic():
         handover = _locked(handover)
         _require_open(handover)
+        _require_within_reach(actor=actor, from_keeper=handover.from_keeper, to_keeper=handover.to_keeper)
         in_custody = _custody(handover.from_keeper_id).filter(pk=OuterRef("item_id"))
         dropped, _ = HandOverLine.objects.filter(handover=handover).exclude(Exists(in_custody)).delete()
         added = _insert_lines(handover, only_new=True)
@@ -280,16 +336,7 @@ def _require_accounted(handover: HandOver) -> None:
             f"有{count}件借出的档案已归还，尚未清点在库：{_named(numbers, count)}。请清点后再签字。",
             code="unaccounted",
         )
-    listed = lines.filter(item_id=OuterRef("pk"))
-    unlisted = _custody(handover.from_keeper_id).exclude(Exists(listed))
-    count = unlisted.count()
-    if count:
-        numbers = list(unlisted.order_by("archive_no").values_list("archive_no", flat=True)[:NAMED])
-        raise Conflict(
-            f"有{count}件档案是清单生成后交由{handover.from_keeper}保管的，未列入交接清单：{_named(numbers, count)}。"
-            "请先刷新清单并清点。",
-            code="inventory_stale",
-        )
+    _require_all_listed(handover)
     gone = lines.exclude(Exists(_custody(handover.from_keeper_id).filter(pk=OuterRef("item_id"))))
     count = gone.count()
     if count:
@@ -300,15 +347,40 @@ def _require_accounted(handover: HandOver) -> None:
         )
 
 
+def _require_all_listed(handover: HandOver) -> None:
+    """Nothing in the outgoing keeper's custody is left off the list."""
+    listed = HandOverLine.objects.filter(handover=handover, item_id=OuterRef("pk"))
+    unlisted = _custody(handover.from_keeper_id).exclude(Exists(listed))
+    count = unlisted.count()
+    if count:
+        numbers = list(unlisted.order_by("archive_no").values_list("archive_no", flat=True)[:NAMED])
+        raise Conflict(
+            f"有{count}件档案是清单生成后交由{handover.from_keeper}保管的，未列入交接清单：{_named(numbers, count)}。"
+            "请先刷新清单并清点。",
+            code="inventory_stale",
+        )
+
+
 def handover_sign_outgoing(*, actor, handover: HandOver) -> HandOver:
-    """The outgoing keeper signs the checked list."""
-    if actor.pk != handover.from_keeper_id:
-        raise NotPermitted(f"只有移交人{handover.from_keeper}本人才能签字移交。", code="not_from_keeper")
+    """The outgoing keeper signs the checked list; for a keeper who has left, the supervising clerk (监交人)."""
     with transaction.atomic():
         handover = _locked(handover)
+        if not may_sign_outgoing(actor, handover):
+            if _supervised(handover) and actor.pk == handover.to_keeper_id:
+                raise NotPermitted("移交人已离岗，须由接收人以外的档案管理员监交并代为签字。", code="not_from_keeper")
+            if _supervised(handover):
+                raise NotPermitted(
+                    f"移交人{handover.from_keeper}已离岗，须由管辖该交接的档案管理员监交并代为签字。",
+                    code="not_from_keeper",
+                )
+            raise NotPermitted(f"只有移交人{handover.from_keeper}本人才能签字移交。", code="not_from_keeper")
+        supervisor = actor if actor.pk != handover.from_keeper_id else None
         _require_open(handover)
         if handover.status != HandOverStatus.OPEN:
             raise Conflict(f"{_label(handover)}移交人已签字，等待接收人签字。", code="already_signed")
+        if supervisor is not None:
+            # The supervisor vouches for the list: every paper on it must be theirs to see.
+            _require_within_reach(actor=supervisor, from_keeper=handover.from_keeper, to_keeper=handover.to_keeper)
         _require_accounted(handover)
         handover.status = HandOverStatus.SIGNED_BY_OUTGOING
         handover.from_signed_at = timezone.now()
@@ -318,7 +390,8 @@ def handover_sign_outgoing(*, actor, handover: HandOver) -> HandOver:
             region_code=handover.region_code,
             action="handover_signed_out",
             actor=actor,
-            note=f"{_label(handover)}移交人签字，清单{handover.lines.count()}件",
+            note=f"{_label(handover)}移交人签字，清单{handover.lines.count()}件"
+            + (f"（移交人已离岗，监交人 {supervisor} 代为签字）" if supervisor is not None else ""),
         )
     return handover
 
@@ -332,12 +405,16 @@ def handover_sign_incoming(*, actor, handover: HandOver) -> HandOver:
         _require_open(handover)
         if handover.status != HandOverStatus.SIGNED_BY_OUTGOING:
             raise Conflict(f"{_label(handover)}移交人尚未签字，请等移交人签字后再接收。", code="not_signed_out")
+        _require_within_reach(actor=actor, from_keeper=handover.from_keeper, to_keeper=handover.to_keeper)
         _require_accounted(handover)
         moved = ArchiveItem.objects.filter(
             pk__in=HandOverLine.objects.filter(handover=handover).values("item_id"),
             keeper_id=handover.from_keeper_id,
             destroyed_at__isnull=True,
         ).update(keeper_id=handover.to_keeper_id)
+        # A paper placed with the outgoing keeper after the check above and before the move is not on the list and
+        # stays behind: refuse, and the transaction takes the move back.
+        _require_all_listed(handover)
         handover.status = HandOverStatus.DONE
         handover.to_signed_at = timezone.now()
         handover.save(update_fields=["status", "to_signed_at"])

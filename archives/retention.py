@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.permissions import Action, require
-from agencies.scope import scoped
+from archives import selectors
 from archives.models import ArchiveFile, ArchiveItem, RetentionReview, ReviewStatus
 from archives.services import event, open_loan, require_item_in_scope, require_not_destroyed
 
@@ -49,10 +50,11 @@ def retention_due(*, actor, today: dt.date | None = None) -> QuerySet[ArchiveIte
     ``retain_until`` is the last day kept: a 10-year record of 2015 is kept to 2025-12-31 and due from 2026-01-01.
     """
     today = today or _today()
+    # The lists' queryset: the person and the has_file / on_loan flags the rows show come with each row.
     return (
-        scoped(ArchiveItem.objects.filter(retain_until__lt=today, destroyed_at__isnull=True), actor)
+        selectors.items_flagged(user=actor)
+        .filter(retain_until__lt=today, destroyed_at__isnull=True)
         .exclude(Exists(_open_review()))
-        .select_related("kind", "location", "keeper")
         .order_by("retain_until", "archive_no")
     )
 
@@ -109,7 +111,8 @@ def review_propose(
 
 
 def _delete_stored(storage, names: list[str]) -> None:
-    # After commit: a name already gone (deleted by an earlier attempt, or by hand) is not an error.
+    # After commit: a name already gone (deleted by an earlier attempt, or by hand) is not an error. Content that
+    # could not be deleted is left to ``archives sweep``.
     for name in names:
         try:
             storage.delete(name)
@@ -117,6 +120,40 @@ def _delete_stored(storage, names: list[str]) -> None:
             pass
         except OSError:
             logger.exception("archive file %s could not be deleted after its item was destroyed", name)
+
+
+@dataclass(frozen=True)
+class Swept:
+    checked: int  # files of destroyed items
+    deleted: int  # whose content was still stored, and is now deleted
+    failed: int  # whose content could not be deleted (logged; the next sweep tries again)
+
+
+def sweep_deleted_files(*, chunk: int = 2000) -> Swept:
+    """Delete the stored content of every file deleted with its item (``deleted_at`` set) that is still stored:
+    the deletion after a destruction's commit failed, or the process ended before it ran. Run again, it finds
+    nothing more to delete."""
+    storage = ArchiveFile._meta.get_field("file").storage
+    checked = deleted = failed = 0
+    names = (
+        ArchiveFile.objects.filter(deleted_at__isnull=False)
+        .exclude(file="")
+        .order_by("pk")
+        .values_list("file", flat=True)
+        .iterator(chunk_size=chunk)
+    )
+    for name in names:
+        checked += 1
+        try:
+            if not storage.exists(name):
+                continue
+            storage.delete(name)
+        except OSError:
+            logger.exception("archive file %s of a destroyed item could not be deleted", name)
+            failed += 1
+        else:
+            deleted += 1
+    return Swept(checked=checked, deleted=deleted, failed=failed)
 
 
 def review_decide(

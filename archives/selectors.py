@@ -74,6 +74,12 @@ def _items(user) -> QuerySet[ArchiveItem]:
     return _with_flags(scoped(ArchiveItem.objects.select_related("kind", "location", "person", "keeper"), user))
 
 
+def items_flagged(*, user) -> QuerySet[ArchiveItem]:
+    """Every item in the user's scope as the lists show them: kind, place, person and keeper joined, and the
+    has_file, file_count, file_pages and on_loan flags, so a page of them is one query."""
+    return _items(user)
+
+
 # --- one item, one file ----------------------------------------------------------------------------------------
 
 
@@ -187,6 +193,19 @@ def keepers(*, user, roles: Iterable[str] | None = None) -> QuerySet[User]:
     if roles is not None:
         staff = staff.filter(role__in=list(roles))
     return staff.select_related("agency__region").order_by("agency__region__code", "username")
+
+
+def outgoing_keepers(*, user, roles: Iterable[str] | None = None) -> QuerySet[User]:
+    """Whose custody may be handed over: the active keepers as ``keepers``, and staff in scope who have left
+    (inactive accounts) but still keep papers, handed over under a clerk's supervision (监交)."""
+    in_scope = User.objects.filter(agency__region__in=scoped(Region.objects.all(), user))
+    keeping = Exists(ArchiveItem.objects.filter(keeper=OuterRef("pk"), destroyed_at__isnull=True))
+    active = Q(is_active=True) & (Q(role__in=list(roles)) if roles is not None else Q())
+    return (
+        in_scope.filter(active | (Q(is_active=False) & keeping))
+        .select_related("agency__region")
+        .order_by("-is_active", "agency__region__code", "username")
+    )
 
 
 # --- the register ------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -31,7 +32,11 @@ from archives.models import (
     Retention,
 )
 
+logger = logging.getLogger(__name__)
+
 TEXT_LIMIT = 40
+# The position in a box is a short label (a number, "7-2"): its column holds 20 characters.
+POSITION_LIMIT = ArchiveItem._meta.get_field("position").max_length
 
 
 def _today() -> dt.date:
@@ -145,12 +150,16 @@ def record_filed_at(record: Record) -> dt.datetime | None:
 
 
 def record_file(record: Record) -> ArchiveItem:
-    """The filer behind ``agencies.records.file_record``: file a source app's record once, whatever the retries."""
+    """The filer behind ``agencies.records.file_record``: file a source app's record once, whatever the retries.
+
+    A record filed already is brought up to date when its content has changed since (a form corrected and sent
+    again after a return, a subsidy re-run that credited more persons); the same content again changes nothing.
+    """
     kind = kind_by_code(record.kind)
     source_type = ContentType.objects.get_for_model(record.source, for_concrete_model=False)
     existing = ArchiveItem.objects.filter(kind=kind, source_type=source_type, source_id=record.source.pk).first()
     if existing is not None:
-        return existing
+        return _refile(existing, record)
     from enrollment.models import InsuredPerson
 
     person = InsuredPerson.objects.get(pk=record.person_id) if record.person_id else None
@@ -169,7 +178,34 @@ def record_file(record: Record) -> ArchiveItem:
             )
     except IntegrityError:
         # Filed by a concurrent retry of the same work a moment ago.
-        return ArchiveItem.objects.get(kind=kind, source_type=source_type, source_id=record.source.pk)
+        return _refile(ArchiveItem.objects.get(kind=kind, source_type=source_type, source_id=record.source.pk), record)
+
+
+def _refile(item: ArchiveItem, record: Record) -> ArchiveItem:
+    """Bring a filed item's title, fields and search text to the record's content; log what changed, once."""
+    if item.destroyed_at is not None:
+        return item  # the record of what was destroyed stays as it was
+    title = record.title[:200]
+    fields = clean_fields(record.fields)
+    if (item.title, item.fields) == (title, fields):
+        return item
+    from enrollment.models import InsuredPerson
+
+    # The person as they are now: a corrected name or identity number is what a search will be given.
+    person = InsuredPerson.objects.filter(pk=item.person_id).first() if item.person_id else None
+    labels = dict.fromkeys([*fields, *item.fields])  # the record's order, then labels it no longer has
+    changed = (["题名"] if item.title != title else []) + [
+        label for label in labels if fields.get(label) != item.fields.get(label)
+    ]
+    item.title, item.fields, item.search_text = title, fields, search_text(record.title, fields, person)
+    item.save(update_fields=["title", "fields", "search_text"])
+    event(
+        item=item,
+        region_code=item.region_code,
+        action="refiled",
+        note="来源记录内容已更改，档案内容随之更新：" + ("、".join(changed) or "检索内容"),
+    )
+    return item
 
 
 def item_create(
@@ -217,8 +253,9 @@ def file_attach(*, actor, item: ArchiveItem, upload) -> ArchiveFile:
     existing = ArchiveFile.objects.filter(item=item, sha256=inspected.sha256).first()
     if existing is not None:
         return existing
-    # The content is stored before the row (slow work stays outside the transaction); if the row then fails the
-    # stored copy is removed, and a crash in between leaves only an unreferenced file, never a row without content.
+    # The content is stored before the row (slow work stays outside the transaction); if the row then fails, for
+    # whatever reason, the stored copy is removed, and a crash in between leaves only an unreferenced file, never a
+    # row without content.
     archive_file = ArchiveFile(
         item=item,
         original_name=(upload.name or "")[-200:],
@@ -229,8 +266,12 @@ def file_attach(*, actor, item: ArchiveItem, upload) -> ArchiveFile:
         uploaded_by=actor,
     )
     archive_file.file.save(upload.name or "scan", ContentFile(inspected.content), save=False)
+    stored = archive_file.file.name
     try:
         with transaction.atomic():
+            # The item as it is now, locked as the destruction decision locks it: an item destroyed while the
+            # content was being stored takes no new scan.
+            require_not_destroyed(ArchiveItem.objects.select_for_update().get(pk=item.pk))
             archive_file.save()
             event(
                 item=item,
@@ -240,15 +281,28 @@ def file_attach(*, actor, item: ArchiveItem, upload) -> ArchiveFile:
                 note=f"{archive_file.original_name}（{filecheck.TYPE_NAMES[inspected.content_type]}，{inspected.pages}页）",
             )
     except IntegrityError:
-        archive_file.file.delete(save=False)
+        _delete_stored(stored)
+        # Attached by a concurrent retry of the same upload a moment ago.
         return ArchiveFile.objects.get(item=item, sha256=inspected.sha256)
+    except BaseException:
+        _delete_stored(stored)
+        raise
     return archive_file
+
+
+def _delete_stored(name: str) -> None:
+    """Remove content stored for a row that was never written; a failure is logged (``archives sweep`` does not
+    see such content, having no row for it) and never hides the error that brought us here."""
+    try:
+        ArchiveFile._meta.get_field("file").storage.delete(name)
+    except Exception:
+        logger.exception("archive file %s stored for a row never written could not be deleted", name)
 
 
 def file_read(*, actor, archive_file: ArchiveFile):
     """Open a stored copy for a user in scope; every reading is logged (it holds personal data)."""
     require_item_in_scope(actor, archive_file.item)
-    if archive_file.deleted_at is not None:
+    if archive_file.deleted_at is not None or archive_file.item.destroyed_at is not None:
         raise Conflict("该电子文件已随档案销毁。", code="destroyed")
     event(
         item=archive_file.item,
@@ -260,12 +314,17 @@ def file_read(*, actor, archive_file: ArchiveFile):
     return archive_file.file.open("rb")
 
 
-def _clean_label(value: str, *, field: str, label: str) -> str:
+def item_read(*, actor, item: ArchiveItem) -> ArchiveEvent:
+    """Opening an item shows its form in full (identity numbers included): each opening is logged, one insert."""
+    return event(item=item, region_code=item.region_code, action="record_read", actor=actor)
+
+
+def _clean_label(value: str, *, field: str, label: str, limit: int = TEXT_LIMIT) -> str:
     value = (value or "").strip()
     if not value:
         raise DomainError(f"请填写{label}。", code="required", field=field)
-    if len(value) > TEXT_LIMIT:
-        raise DomainError(f"{label}最多{TEXT_LIMIT}个字。", code="too_long", field=field)
+    if len(value) > limit:
+        raise DomainError(f"{label}最多{limit}个字。", code="too_long", field=field)
     return value
 
 
@@ -273,6 +332,13 @@ def keeping_region_code(actor, item: ArchiveItem) -> str:
     """Whose archive room a paper goes into: the actor's agency (a township's 社保所 or the county's agency)."""
     agency = getattr(actor, "agency", None)
     return agency.region.code if agency is not None else item.region_code
+
+
+def may_move(actor, item: ArchiveItem) -> bool:
+    """A paper on the shelf is moved by its keeper, or by staff whose jurisdiction holds the room it is in."""
+    if item.keeper_id is not None and actor.pk == item.keeper_id:
+        return True
+    return item.location_id is not None and code_in_scope(actor, item.location.region_code)
 
 
 def paper_place(
@@ -285,7 +351,7 @@ def paper_place(
     room = _clean_label(room, field="room", label="档案室")
     cabinet = _clean_label(cabinet, field="cabinet", label="档案柜号")
     box = _clean_label(box, field="box", label="档案盒号")
-    position = _clean_label(position, field="position", label="盒内序号")
+    position = _clean_label(position, field="position", label="盒内序号", limit=POSITION_LIMIT)
     if keeper is not None and not (keeper.agency_id and code_in_scope(actor, keeper.agency.region.code)):
         raise DomainError("保管人须是您管辖范围内的工作人员。", code="invalid", field="keeper")
     if keeper is not None and not code_in_scope(keeper, item.region_code):
@@ -293,6 +359,8 @@ def paper_place(
     with transaction.atomic():
         item = ArchiveItem.objects.select_for_update().get(pk=item.pk)
         require_not_destroyed(item)
+        if item.paper_received_at is not None:
+            _require_movable(actor, item)
         location, _ = ArchiveLocation.objects.get_or_create(
             region_code=keeping_region_code(actor, item), room=room, cabinet=cabinet, box=box
         )
@@ -321,6 +389,22 @@ def paper_place(
         note = f"{location} 第{position}号" + (f"（原 {moved_from}）" if moved_from else "")
         event(item=item, region_code=item.region_code, action="placed", actor=actor, note=note)
     return item
+
+
+def _require_movable(actor, item: ArchiveItem) -> None:
+    """Moving a paper already on the shelf: by whoever answers for it, and only while it is in the room."""
+    if not may_move(actor, item):
+        raise DomainError(
+            f"档案 {item.archive_no} 存放在{item.location.room}，只有保管人{item.keeper or ''}或管辖该档案室的经办员"
+            "才能移动。",
+            code="not_keeper",
+        )
+    loan = open_loan(item)
+    if loan is not None:
+        raise Conflict(
+            f"档案 {item.archive_no} 已借给{loan.borrower}（应还{loan.due_on:%Y-%m-%d}），借出在外，归还后才能移动。",
+            code="on_loan",
+        )
 
 
 def open_loan(item: ArchiveItem) -> Loan | None:

@@ -1047,8 +1047,8 @@ def collective_subsidy_record(
             subsidy.persons_credited = all_credits.filter(amount__gt=0).count()
             subsidy.persons_capped = all_credits.filter(capped=True).count()
             subsidy.save(update_fields=["persons_credited", "persons_capped"])
-            if created:
-                file_record(filing.collective_subsidy_record(subsidy))  # 集体补助明细表
+            # 集体补助明细表, filed once and brought up to date by a re-run that credits more persons.
+            file_record(filing.collective_subsidy_record(subsidy))
     except IntegrityError:
         raise Conflict("该村本年度集体补助刚刚已由他人登记，请刷新后核对。", code="duplicate") from None
     return subsidy

@@ -488,6 +488,8 @@ def application_resubmit(
         application.return_reason = ""
         _save_application(application, actor=actor, reason="补正后重新提交")
         _event(application, actor=actor, action="resubmit", from_status=ApplicationStatus.RETURNED)
+        build = {ApplicationKind.REGISTER: registration_record, ApplicationKind.CHANGE: change_record}
+        file_record(build.get(application.kind, cancellation_record)(application))  # the corrected form, refiled
     return application
 
 

@@ -219,6 +219,31 @@ def test_chunks_report_progress_and_leave_one_event_each(line, clerk, only):
     assert not ArchiveEvent.objects.filter(action="filed").exists()
 
 
+def test_the_command_files_500_records_a_chunk_unless_told(line, clerk, only):
+    # 501 registrations of one person (approved ones may repeat), written in bulk: nothing filed
+    only(registrations())
+    person = make_person(line.village, name="多次登记")
+    Application.objects.bulk_create(
+        Application(
+            kind=ApplicationKind.REGISTER,
+            person=person,
+            region_code=person.region_code,
+            status=ApplicationStatus.APPROVED,
+            created_by=clerk,
+        )
+        for _ in range(501)
+    )
+    out = io.StringIO()
+
+    call_command("archives", "backfill", stdout=out)
+
+    # two chunks, two transactions: 500 and 1
+    assert "参保登记表：500/501" in out.getvalue() and "参保登记表：501/501" in out.getvalue()
+    notes = list(ArchiveEvent.objects.filter(action="backfill").order_by("id").values_list("note", flat=True))
+    assert [note.split(" 件")[0] for note in notes] == ["补录归档：参保登记表 500", "补录归档：参保登记表 1"]
+    assert ArchiveItem.objects.count() == 501
+
+
 def test_a_run_stopped_half_way_resumes_where_it_stopped(line, clerk, only):
     applications = bulk_registrations(line, clerk, 5)
     broken = applications[2].pk

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
+from django.utils import timezone
 from PIL import Image
-from pypdf import PdfWriter
+from pypdf import PdfReader, PdfWriter
+from pypdf.errors import PdfReadError, PyPdfError
 
-from agencies.errors import DomainError, NotPermitted
+from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import Role
 from agencies.tests.factories import region_line
 from archives import filecheck
 from archives.models import ArchiveFile, ArchiveItem, ArchiveKind, archive_storage
-from archives.services import file_attach, item_create
+from archives.services import file_attach, file_read, item_create
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +38,22 @@ def pdf_bytes(pages: int = 1, password: str | None = None) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def pdf_from_objects(*objects: bytes) -> bytes:
+    """A PDF written by hand, object 1 the catalog, with a correct cross-reference table (so that only what the
+    objects say can be wrong)."""
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
 
 
 def image_bytes(format: str, size: tuple[int, int] = (40, 30)) -> bytes:
@@ -135,6 +154,37 @@ def test_a_pdf_cut_in_half_is_refused_as_unreadable():
 
     assert error.code == "unreadable"
     assert error.message == "PDF文件已损坏，无法打开，请重新扫描上传。"
+
+
+def test_a_pdf_whose_object_refers_to_itself_is_refused_as_unreadable():
+    # The page tree is a stream whose length is the page tree itself: pypdf detects the loop and gives up with an
+    # error that is not a PdfReadError (LimitReachedError).
+    content = pdf_from_objects(
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Count 1 /Kids [ 3 0 R ] /Length 2 0 R >>\nstream\nx\nendstream",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [ 0 0 595 842 ] >>",
+    )
+    with pytest.raises(PyPdfError) as raised:
+        len(PdfReader(io.BytesIO(content), strict=False).pages)
+    assert not isinstance(raised.value, PdfReadError)
+
+    error = refused(upload("花名册.pdf", content))
+
+    assert (error.code, error.field) == ("unreadable", "file")
+    assert error.message == "PDF文件已损坏，无法打开，请重新扫描上传。"
+
+
+def test_whatever_else_the_pdf_reader_raises_is_refused_as_damaged_and_logged(monkeypatch, caplog):
+    def reader_that_trips(*args, **kwargs):
+        raise ZeroDivisionError("float division by zero")  # an error of no kind pypdf declares
+
+    monkeypatch.setattr(filecheck, "PdfReader", reader_that_trips)
+
+    with caplog.at_level(logging.WARNING, logger="archives.filecheck"):
+        error = refused(upload("花名册.pdf", pdf_bytes()))
+
+    assert (error.code, error.message) == ("unreadable", "PDF文件已损坏，无法打开，请重新扫描上传。")
+    assert "unexpected error from pypdf" in caplog.text
 
 
 def test_an_encrypted_pdf_is_refused():
@@ -299,3 +349,31 @@ def test_an_approver_attaches_nothing(archive_root, line, item):
         file_attach(actor=line.staff(Role.COUNTY_APPROVER), item=item, upload=upload("扫描件.pdf", pdf_bytes()))
 
     assert stored_files(archive_root) == []
+
+
+def test_a_scan_of_an_item_destroyed_meanwhile_is_refused_and_its_content_removed(archive_root, item, clerk):
+    # given the page was opened before the approver destroyed the item: the clerk's copy of it still looks kept
+    ArchiveItem.objects.filter(pk=item.pk).update(destroyed_at=timezone.now())
+    assert item.destroyed_at is None
+
+    with pytest.raises(Conflict) as refusal:
+        file_attach(actor=clerk, item=item, upload=upload("迟到的扫描件.pdf", pdf_bytes()))
+
+    # then nothing is attached, and the content stored before the row is gone again
+    assert refusal.value.code == "destroyed"
+    assert not ArchiveFile.objects.exists()
+    assert stored_files(archive_root) == []
+    assert not item.events.filter(action="file_attached").exists()
+
+
+def test_a_scan_of_a_destroyed_item_is_not_read_even_if_its_row_was_not_marked(archive_root, item, clerk):
+    attached = file_attach(actor=clerk, item=item, upload=upload("扫描件.pdf", pdf_bytes()))
+    ArchiveItem.objects.filter(pk=item.pk).update(destroyed_at=timezone.now())
+    attached = ArchiveFile.objects.select_related("item").get(pk=attached.pk)
+    assert attached.deleted_at is None
+
+    with pytest.raises(Conflict) as refusal:
+        file_read(actor=clerk, archive_file=attached)
+
+    assert refusal.value.message == "该电子文件已随档案销毁。"
+    assert not item.events.filter(action="file_read").exists()

@@ -398,3 +398,165 @@ def test_checking_names_only_listed_items(line, clerk, outgoing, incoming):
     with pytest.raises(NotPermitted):
         services.handover_check_all_present(actor=line.staff(Role.VILLAGE_AGENT), handover=handover)
     assert states(handover)[items[1].archive_no] == LineState.PENDING
+
+
+# --- custody outside the jurisdiction of whoever acts or receives ------------------------------------------------
+
+
+@pytest.fixture
+def moved(line, outgoing):
+    """甲 kept 3 papers of township 320412101 and was then moved to township 320412102: 甲 keeps them still."""
+    papers = kept_by(line, outgoing, 3)
+    other = region_line(township="102")
+    outgoing.agency = other.agency("township")
+    outgoing.save()
+    return other, papers
+
+
+def test_a_clerk_of_the_keepers_new_township_cannot_list_the_old_townships_papers(line, outgoing, moved):
+    other, papers = moved
+    there = other.staff(Role.TOWNSHIP_CLERK)
+    receiver = other.staff(Role.TOWNSHIP_CLERK, username="keeper_ding")
+
+    with pytest.raises(DomainError) as refused:
+        services.handover_start(actor=there, from_keeper=outgoing, to_keeper=receiver)
+
+    assert (refused.value.code, refused.value.field) == ("out_of_scope", "from_keeper")
+    assert "名下有3件档案不在您的管辖范围内" in refused.value.message
+    assert not HandOver.objects.exists()
+    assert custody(outgoing) == {item.pk for item in papers}
+
+
+def test_a_receiver_who_could_not_open_the_papers_is_refused_and_one_who_can_receives_them(
+    line, clerk, outgoing, moved
+):
+    other, papers = moved
+    # one more paper 甲 took on in the new township: the count names only the old township's three
+    placed_item(other.village, keeper=outgoing, title="乙镇登记表")
+    receiver_there = other.staff(Role.TOWNSHIP_CLERK, username="keeper_ding")
+
+    # the county's clerk may list them all, but not for a clerk of the new township
+    with pytest.raises(DomainError) as refused:
+        services.handover_start(actor=clerk, from_keeper=outgoing, to_keeper=receiver_there)
+    assert (refused.value.code, refused.value.field) == ("out_of_reach", "to_keeper")
+    assert f"名下有3件档案不在接收人{receiver_there}的管辖范围内" in refused.value.message
+    assert not HandOver.objects.exists()
+
+    # a county keeper can open every one of them, and receives them
+    county_keeper = line.staff(Role.COUNTY_CLERK, username="county_keeper")
+    started = services.handover_start(actor=clerk, from_keeper=outgoing, to_keeper=county_keeper)
+    services.handover_check_all_present(actor=clerk, handover=started)
+    services.handover_sign_outgoing(actor=outgoing, handover=started)
+    services.handover_sign_incoming(actor=county_keeper, handover=started)
+    assert custody(county_keeper) == {item.pk for item in papers} | set(
+        ArchiveItem.objects.filter(title="乙镇登记表").values_list("pk", flat=True)
+    )
+
+
+def test_the_refresh_and_the_incoming_signature_check_the_reach_again(line, clerk, outgoing, incoming):
+    kept_by(line, outgoing, 2)
+    started = services.handover_start(actor=clerk, from_keeper=outgoing, to_keeper=incoming)
+    services.handover_check_all_present(actor=clerk, handover=started)
+    services.handover_sign_outgoing(actor=outgoing, handover=started)
+    # a paper of another township comes into 甲's custody after the list was made (placed by the county's clerk)
+    other = region_line(township="102")
+    foreign = placed_item(other.village, actor=clerk, title="外镇登记表")
+    ArchiveItem.objects.filter(pk=foreign.pk).update(keeper=outgoing)
+
+    # 乙 could not open it: neither the county clerk's refresh nor 乙's own signature takes it
+    with pytest.raises(DomainError) as refused:
+        services.handover_refresh(actor=clerk, handover=started)
+    assert refused.value.code == "out_of_reach"
+    assert f"名下有1件档案不在接收人{incoming}的管辖范围内" in refused.value.message
+    with pytest.raises(DomainError) as refused:
+        services.handover_sign_incoming(actor=incoming, handover=started)
+    assert refused.value.code == "out_of_scope"
+    assert "名下有1件档案不在您的管辖范围内" in refused.value.message
+    assert started.lines.count() == 2
+    assert custody(incoming) == set()
+    assert foreign.pk in custody(outgoing)
+
+
+# --- a keeper who has left: 监交 -----------------------------------------------------------------------------------
+
+
+def test_a_keeper_who_has_left_is_handed_over_under_a_clerks_supervision(line, clerk, outgoing, incoming):
+    papers = kept_by(line, outgoing, 3)
+    # 甲 leaves: the account is no longer active, and 甲 still keeps the papers
+    gone = outgoing
+    gone.is_active = False
+    gone.save()
+
+    # the county's clerk opens the hand-over of the papers 甲 left behind
+    started = services.handover_start(actor=clerk, from_keeper=gone, to_keeper=incoming, note="甲离职")
+    assert started.lines.count() == 3
+    services.handover_check_all_present(actor=incoming, handover=started)
+
+    # 乙 cannot sign for 甲 (one person would sign both sides), nor can a village agent or another county's clerk
+    with pytest.raises(NotPermitted) as refused:
+        services.handover_sign_outgoing(actor=incoming, handover=started)
+    assert refused.value.message == "移交人已离岗，须由接收人以外的档案管理员监交并代为签字。"
+    elsewhere = region_line(county="320413").staff(Role.COUNTY_CLERK)
+    for outsider in (line.staff(Role.VILLAGE_AGENT), elsewhere):
+        with pytest.raises(NotPermitted):
+            services.handover_sign_outgoing(actor=outsider, handover=started)
+
+    # the clerk signs for 甲 as supervisor, then 乙 signs and receives everything
+    signed = services.handover_sign_outgoing(actor=clerk, handover=started)
+    assert signed.status == HandOverStatus.SIGNED_BY_OUTGOING
+    note = ArchiveEvent.objects.get(action="handover_signed_out").note
+    assert note == f"交接#{started.pk}（{gone}→{incoming}）移交人签字，清单3件（移交人已离岗，监交人 {clerk} 代为签字）"
+    services.handover_sign_incoming(actor=incoming, handover=started)
+    assert custody(incoming) == {item.pk for item in papers}
+    assert custody(gone) == set()
+
+
+def test_a_keeper_at_work_still_signs_alone_and_a_receiver_must_be_at_work(line, clerk, outgoing, incoming):
+    kept_by(line, outgoing, 1)
+    started = services.handover_start(actor=clerk, from_keeper=outgoing, to_keeper=incoming)
+    services.handover_check_all_present(actor=clerk, handover=started)
+    with pytest.raises(NotPermitted) as refused:
+        services.handover_sign_outgoing(actor=clerk, handover=started)
+    assert refused.value.message == f"只有移交人{outgoing}本人才能签字移交。"
+    services.handover_cancel(actor=clerk, handover=started, reason="改期")
+
+    incoming.is_active = False
+    incoming.save()
+    with pytest.raises(DomainError) as refused:
+        services.handover_start(actor=clerk, from_keeper=outgoing, to_keeper=incoming)
+    assert (refused.value.field, refused.value.code) == ("to_keeper", "invalid")
+
+
+# --- a paper placed with the outgoing keeper while the incoming keeper signs ---------------------------------------
+
+
+def test_a_paper_placed_between_the_check_and_the_move_rolls_the_signature_back(
+    line, clerk, outgoing, incoming, monkeypatch
+):
+    papers = kept_by(line, outgoing, 2)
+    started = services.handover_start(actor=clerk, from_keeper=outgoing, to_keeper=incoming)
+    services.handover_check_all_present(actor=clerk, handover=started)
+    services.handover_sign_outgoing(actor=outgoing, handover=started)
+    late: list[ArchiveItem] = []
+    checked = services._require_accounted
+
+    def check_then_a_paper_arrives(handover):
+        # The check passes; then a paper reaches 甲 before the custody moves. (On PostgreSQL another clerk's placing
+        # waits on the keepers' rows, locked with the hand-over; placed here, in the signing transaction itself, it
+        # stands for any way a paper could slip in.)
+        checked(handover)
+        late.append(placed_item(line.village, keeper=outgoing, title="签字时入库的登记表"))
+
+    monkeypatch.setattr(services, "_require_accounted", check_then_a_paper_arrives)
+
+    with pytest.raises(Conflict) as refused:
+        services.handover_sign_incoming(actor=incoming, handover=started)
+
+    assert refused.value.code == "inventory_stale"
+    assert late[0].archive_no in refused.value.message
+    # the move was taken back: 甲 keeps the listed papers, and the hand-over still awaits 乙
+    started.refresh_from_db()
+    assert started.status == HandOverStatus.SIGNED_BY_OUTGOING
+    assert custody(outgoing) == {item.pk for item in papers}
+    assert custody(incoming) == set()
+    assert not ArchiveEvent.objects.filter(action="handed_over").exists()

@@ -3,13 +3,17 @@ one paper; the first placing receives the paper and makes its keeper responsible
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError, NotPermitted
 from agencies.models import Role
 from agencies.tests.factories import region_line
-from archives.models import ArchiveEvent, ArchiveItem, ArchiveKind, ArchiveLocation
+from archives import lending
+from archives.forms import PlaceForm
+from archives.models import ArchiveEvent, ArchiveItem, ArchiveKind, ArchiveLocation, LoanKind
 from archives.services import item_create, paper_place
 
 pytestmark = pytest.mark.django_db
@@ -199,3 +203,73 @@ def test_each_label_is_required_and_short(line, clerk, labels, field, message):
 
     assert (refused.value.field, refused.value.message) == (field, message)
     assert not ArchiveLocation.objects.exists()
+
+
+def test_a_position_longer_than_its_column_is_refused_and_nothing_written(line, clerk):
+    item = filed(line, clerk)
+    position = "2015-001-" + "7" * 16  # 25 characters; the column holds 20
+
+    with pytest.raises(DomainError) as refused:
+        place(clerk, item, position=position)
+
+    assert (refused.value.field, refused.value.code, refused.value.message) == (
+        "position",
+        "too_long",
+        "盒内序号最多20个字。",
+    )
+    item.refresh_from_db()
+    assert (item.location, item.position, item.keeper, item.paper_received_at) == (None, "", None, None)
+    assert not ArchiveLocation.objects.exists()
+    assert not ArchiveEvent.objects.filter(action="placed").exists()
+    # the page's form says the same before the service is asked
+    form = PlaceForm({"room": "一号库房", "cabinet": "A01", "box": "2015-001", "position": position})
+    assert form.errors == {"position": ["盒内序号最多20个字。"]}
+    assert PlaceForm({"room": "一号库房", "cabinet": "A01", "box": "2015-001", "position": "7" * 20}).is_valid()
+
+
+def test_a_paper_out_on_loan_is_not_moved_until_it_is_back(line, clerk):
+    item = place(clerk, filed(line, clerk), position="1")
+    lending.loan_open(
+        actor=clerk,
+        item=item,
+        kind=LoanKind.BORROW,
+        borrower="审计员",
+        purpose="专项审计",
+        due_on=timezone.localdate() + dt.timedelta(days=5),
+    )
+
+    with pytest.raises(Conflict) as refused:
+        place(clerk, item, position="2")
+
+    assert refused.value.code == "on_loan"
+    assert "借出在外，归还后才能移动" in refused.value.message
+    item.refresh_from_db()
+    assert item.position == "1"
+    assert ArchiveEvent.objects.filter(item=item, action="placed").count() == 1
+
+    lending.loan_return(actor=clerk, item=item)
+    assert place(clerk, item, position="2").position == "2"
+
+
+def test_only_the_keeper_or_the_rooms_staff_move_a_paper(line, clerk):
+    county_clerk = line.staff(Role.COUNTY_CLERK)
+    colleague = line.staff(Role.TOWNSHIP_CLERK, username="clerk2")
+    # two papers in the county's room: one kept by the county's clerk, one by the township's clerk
+    county_kept = place(county_clerk, filed(line, clerk, "甲"), position="1")
+    township_kept = place(county_clerk, filed(line, clerk, "乙"), position="2", keeper=clerk)
+    assert county_kept.location.region_code == "320412000000"
+
+    # a township clerk who neither keeps it nor holds the county's room cannot move it, though the paper is theirs
+    for actor in (clerk, colleague):
+        with pytest.raises(DomainError) as refused:
+            place(actor, county_kept, position="9")
+        assert refused.value.code == "not_keeper"
+    county_kept.refresh_from_db()
+    assert (county_kept.location.region_code, county_kept.position) == ("320412000000", "1")
+
+    # its keeper moves it (into the keeper's own room), and the county's clerk moves what is in the county's room
+    moved = place(clerk, township_kept, position="3")
+    assert (moved.location.region_code, moved.position, moved.keeper) == ("320412101000", "3", clerk)
+    assert place(county_clerk, county_kept, position="4").position == "4"
+    # and the county's clerk, whose jurisdiction holds the township's room, may move it on from there
+    assert place(county_clerk, moved, position="5").location.region_code == "320412000000"

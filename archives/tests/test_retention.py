@@ -5,8 +5,10 @@ due from 2026-01-01; a payout roll of 2015 (30 years) to 2045-12-31; a registrat
 """
 
 import datetime as dt
+import io
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError, NotPermitted
@@ -259,3 +261,53 @@ def test_another_countys_approver_cannot_decide(line, clerk):
     assert refused.value.code == "out_of_scope"
     item.refresh_from_db()
     assert item.destroyed_at is None
+
+
+# --- stored content left behind --------------------------------------------------------------------------------
+
+
+def sweep() -> str:
+    out = io.StringIO()
+    call_command("archives", "sweep", stdout=out)
+    return out.getvalue()
+
+
+def test_the_sweep_deletes_scans_of_destroyed_items_left_in_storage_once(line, clerk, approver, storage):
+    # given a destroyed report whose scans' deletion after the decision never ran (the callbacks of a test's
+    # transaction are not run: as when the deletion failed or the process ended first)
+    item = report(line)
+    agent = line.staff(Role.VILLAGE_AGENT)
+    scans = [services.file_attach(actor=agent, item=item, upload=png_upload(f"p{n}.png", shade=n)) for n in (1, 2)]
+    kept = services.file_attach(actor=agent, item=report(line, year=2016), upload=png_upload("keep.png", shade=9))
+    [review] = retention.review_propose(actor=clerk, items=[item], reason="保管期满", today=NEW_YEAR)
+    retention.review_decide(actor=approver, review=review, decision="destroy", note="同意", today=NEW_YEAR)
+    names = [scan.file.name for scan in scans]
+    assert all(storage.exists(name) for name in names)
+
+    # when the sweep runs
+    output = sweep()
+
+    # then the destroyed item's content is gone, the rows stay, and the scan of a kept item is untouched
+    assert "已销毁档案的电子件：2 份；本次删除存储内容 2 份；删除失败 0 份。" in output
+    assert not any(storage.exists(name) for name in names)
+    assert ArchiveFile.objects.filter(item=item, deleted_at__isnull=False).count() == 2
+    assert storage.exists(kept.file.name)
+
+    # and run again it finds nothing more to delete
+    assert "本次删除存储内容 0 份" in sweep() and "没有需要清理的存储内容。" in sweep()
+    assert storage.exists(kept.file.name)
+
+
+def test_the_sweep_reports_content_it_could_not_delete(line, clerk, approver, storage, monkeypatch):
+    item = report(line)
+    scan = services.file_attach(actor=clerk, item=item, upload=png_upload("p.png"))
+    [review] = retention.review_propose(actor=clerk, items=[item], reason="保管期满", today=NEW_YEAR)
+    retention.review_decide(actor=approver, review=review, decision="destroy", note="同意", today=NEW_YEAR)
+
+    def refuse(name):
+        raise PermissionError(13, "Permission denied", name)
+
+    monkeypatch.setattr(storage, "delete", refuse)
+    with pytest.raises(CommandError, match="有 1 份电子件的存储内容未能删除"):
+        sweep()
+    assert storage.exists(scan.file.name)

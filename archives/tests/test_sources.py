@@ -101,7 +101,46 @@ def test_a_registration_is_filed_under_its_village_once_whatever_its_corrections
         actor=line.staff(Role.TOWNSHIP_CLERK), application=application, reason="电话有误"
     )
     enrollment_services.application_resubmit(actor=agent, application=application, data={"phone": "13900000000"})
-    assert filed(Kind.REGISTRATION, application).pk == item.pk
+    refiled = filed(Kind.REGISTRATION, application)
+    assert (refiled.pk, refiled.archive_no) == (item.pk, item.archive_no)
+    # and the archived form is the corrected one: found by the new number, no longer by the old
+    assert refiled.fields["联系电话"] == "13900000000"
+    assert found("13900000000") == {item.pk} and found("13800000000") == set()
+    assert list(refiled.events.filter(action="refiled").values_list("note", flat=True)) == [
+        "来源记录内容已更改，档案内容随之更新：联系电话"
+    ]
+
+
+def test_a_registration_resubmitted_with_a_corrected_name_is_found_by_it(line):
+    agent = line.staff(Role.VILLAGE_AGENT)
+    application = register(line, agent, name="李秀瑛")
+    enrollment_services.application_return(
+        actor=line.staff(Role.TOWNSHIP_CLERK), application=application, reason="姓名有误"
+    )
+
+    enrollment_services.application_resubmit(actor=agent, application=application, data={"name": "李秀英"})
+
+    item = filed(Kind.REGISTRATION, application)
+    assert item.title.startswith("参保登记表 李秀英 ")
+    assert item.fields["姓名"] == "李秀英"
+    assert found("李秀英") == {item.pk} and found("李秀瑛") == set()
+
+
+def test_a_change_resubmitted_after_return_refiles_what_it_changes(line):
+    person = make_person(line.village, name="张三", phone="13800000000")
+    agent = line.staff(Role.VILLAGE_AGENT)
+    application = enrollment_services.change_submit(
+        actor=agent, person=person, changes={"phone": "13912345678"}, reason="换号"
+    )
+    enrollment_services.application_return(
+        actor=line.staff(Role.TOWNSHIP_CLERK), application=application, reason="号码有误"
+    )
+
+    enrollment_services.application_resubmit(actor=agent, application=application, data={"phone": "13912345679"})
+
+    item = filed(Kind.CHANGE, application)
+    assert item.fields["变更后联系电话"] == "13912345679"
+    assert found("13912345679") == {item.pk} and found("13912345678") == set()
 
 
 def test_a_refused_registration_files_nothing(line):
@@ -241,7 +280,18 @@ def test_a_collective_subsidy_is_filed_per_village_and_year_once(line):
         actor=clerk, village=line.village, year=2024, amount_per_person="50"
     )
     assert again.persons_credited == 3
-    assert filed(Kind.COLLECTIVE_SUBSIDY, subsidy).pk == item.pk
+    refiled = filed(Kind.COLLECTIVE_SUBSIDY, subsidy)
+    assert (refiled.pk, refiled.archive_no) == (item.pk, "320412101-2024-06-000001")
+    # the archived roll counts the newcomer: 3 persons now
+    assert refiled.fields["补助人数"] == "3"
+    assert list(refiled.events.filter(action="refiled").values_list("note", flat=True)) == [
+        "来源记录内容已更改，档案内容随之更新：补助人数"
+    ]
+    # a re-run that credits nobody new leaves the item as it is
+    contribution_services.collective_subsidy_record(
+        actor=clerk, village=line.village, year=2024, amount_per_person="50"
+    )
+    assert refiled.events.filter(action="refiled").count() == 1
 
 
 # --- benefits -----------------------------------------------------------------------------------------------

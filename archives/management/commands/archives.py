@@ -5,6 +5,8 @@ archives kinds                          the archive kinds, their class numbers a
 archives backfill [--kind K ...] [--chunk N]
                                         file every source record not filed yet (made before filing existed, or
                                         loaded in bulk); safe to stop and run again
+archives sweep                          delete the stored content of scans whose item was destroyed, where the
+                                        deletion after the decision failed; safe to run again
 """
 
 from __future__ import annotations
@@ -17,19 +19,26 @@ from django.db.models import Count
 
 from agencies import records
 from agencies.errors import DomainError
-from archives.backfill import backfill
+from archives.backfill import DEFAULT_CHUNK, backfill
 from archives.models import ArchiveKind, Retention
+from archives.retention import sweep_deleted_files
 
 
 class Command(BaseCommand):
-    help = "档案：列出档案类别及保管期限（kinds）；补录历史记录归档（backfill）。"
+    help = "档案：列出档案类别及保管期限（kinds）；补录历史记录归档（backfill）；清理已销毁档案的电子件（sweep）。"
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="verb", required=True)
         sub.add_parser("kinds", help="档案类别、类别号、保管期限")
         fill = sub.add_parser("backfill", help="补录尚未归档的历史记录，可中断后重跑")
         fill.add_argument("--kind", action="append", dest="kinds", metavar="K", help="只补录该类别（可多次指定）")
-        fill.add_argument("--chunk", type=int, default=5000, help="每批条数（默认 5000，每批一个事务）")
+        fill.add_argument(
+            "--chunk",
+            type=int,
+            default=DEFAULT_CHUNK,
+            help=f"每批条数（默认 {DEFAULT_CHUNK}，每批一个事务，期间锁定该批用到的档号计数器）",
+        )
+        sub.add_parser("sweep", help="删除已销毁档案仍留在存储中的电子件内容，可重复执行")
 
     def handle(self, *args, verb: str, **options) -> None:
         getattr(self, f"verb_{verb}")(options)
@@ -76,6 +85,18 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"补录归档完成：共 {filed} 件（{seconds:.1f} 秒）。"))
         else:
             self.stdout.write(self.style.SUCCESS("没有需要补录的记录，均已归档。"))
+
+    def verb_sweep(self, options: dict) -> None:
+        swept = sweep_deleted_files()
+        self.line(
+            f"已销毁档案的电子件：{swept.checked} 份；本次删除存储内容 {swept.deleted} 份；删除失败 {swept.failed} 份。"
+        )
+        if swept.failed:
+            raise CommandError(f"有 {swept.failed} 份电子件的存储内容未能删除（详见日志），请检查存储后再次执行。")
+        if swept.deleted:
+            self.stdout.write(self.style.SUCCESS("清理完成。"))
+        else:
+            self.stdout.write(self.style.SUCCESS("没有需要清理的存储内容。"))
 
 
 def row(cells: tuple[str, ...], widths: tuple[int, ...]) -> str:

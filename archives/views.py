@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from openpyxl import Workbook
 
 from agencies.errors import DomainError, NotPermitted
-from agencies.exports import xlsx_header
+from agencies.exports import xlsx_header, xlsx_text
 from agencies.models import Region
 from agencies.permissions import ALLOWED, Action, can
 from agencies.scope import get_scoped_or_404, scope_prefix, scoped
@@ -73,6 +73,8 @@ KEEPER_ROLES = sorted(ALLOWED[Action.KEEP_ARCHIVES])
 
 EVENT_ACTIONS = {
     "filed": gettext_lazy("归档"),
+    "refiled": gettext_lazy("重新归档（内容更新）"),
+    "record_read": gettext_lazy("查阅档案"),
     "file_attached": gettext_lazy("上传电子件"),
     "file_read": gettext_lazy("查阅电子件"),
     "placed": gettext_lazy("入库/调整位置"),
@@ -191,15 +193,15 @@ def _items_xlsx(user, items: QuerySet[ArchiveItem]) -> FileResponse:
             [
                 item.archive_no,
                 item.kind.name,
-                item.title,
+                xlsx_text(item.title),
                 item.year,
                 names.get(item.region_code, item.region_code),
-                item.person.name if item.person_id else "",
+                xlsx_text(item.person.name) if item.person_id else "",
                 idnumber.mask(item.person.id_number) if item.person_id else "",
                 "✓" if item.paper_received_at else "✗",
                 f"✓（{item.file_pages}）" if item.has_file else "✗",
-                _location_text(item),
-                item.keeper.display_name if item.keeper_id else "",
+                xlsx_text(_location_text(item)),
+                xlsx_text(item.keeper.display_name) if item.keeper_id else "",
                 _state(item)[1],
             ]
         )
@@ -280,6 +282,8 @@ def _item(request: HttpRequest, pk: int) -> ArchiveItem:
 
 def _render_item(request: HttpRequest, item: ArchiveItem, *, status: int = 200, **forms) -> HttpResponse:
     user = request.user
+    # The page shows the form's fields in full (identity numbers): every showing of it is logged.
+    services.item_read(actor=user, item=item)
     live = item.destroyed_at is None
     open_loan = services.open_loan(item)
     context = {
@@ -301,7 +305,8 @@ def _render_item(request: HttpRequest, item: ArchiveItem, *, status: int = 200, 
         if item.paper_received_at is None:
             keepers = selectors.keepers(user=user, roles=KEEPER_ROLES)
             context["place_form"] = forms.get("place_form") or FirstPlaceForm(keepers=keepers)
-        else:
+        elif open_loan is None and services.may_move(user, item):
+            # Moved by its keeper or the room's staff, and only while it is in the room.
             initial = {"room": item.location.room, "cabinet": item.location.cabinet, "box": item.location.box}
             initial["position"] = item.position
             context["place_form"] = forms.get("place_form") or PlaceForm(initial=initial)
@@ -518,15 +523,15 @@ def loan_list(request: HttpRequest) -> HttpResponse:
             sheet.append(
                 [
                     loan.item.archive_no,
-                    loan.item.title,
+                    xlsx_text(loan.item.title),
                     loan.get_kind_display(),
-                    loan.borrower,
-                    loan.borrower_unit,
-                    loan.purpose,
+                    xlsx_text(loan.borrower),
+                    xlsx_text(loan.borrower_unit),
+                    xlsx_text(loan.purpose),
                     timezone.localtime(loan.out_at).strftime("%Y-%m-%d %H:%M"),
                     loan.due_on,
                     late,
-                    loan.lent_by.display_name,
+                    xlsx_text(loan.lent_by.display_name),
                 ]
             )
         return _xlsx_response(book, f"loans-{today:%Y%m%d}.xlsx")
@@ -572,7 +577,8 @@ def custody_page(request: HttpRequest) -> HttpResponse:
     """我保管的档案 (or a keeper's chosen in scope): how many, in shelf order, and a link to hand them over."""
     user = request.user
     _require_viewer(user)
-    keepers = selectors.keepers(user=user, roles=KEEPER_ROLES)
+    # Keepers who have left are listed while they keep anything, so that their papers can be handed over.
+    keepers = selectors.outgoing_keepers(user=user, roles=KEEPER_ROLES)
     keeper = _keeper_param(request, keepers)
     items = selectors.custody(user=user, keeper=keeper)
     page = _page(request, items)
@@ -615,8 +621,12 @@ def handover_create(request: HttpRequest) -> HttpResponse:
     user = request.user
     _require(user, Action.KEEP_ARCHIVES)
     keepers = selectors.keepers(user=user, roles=KEEPER_ROLES)
+    # A keeper who has left is handed over from under supervision (监交); the receiver is always at work.
+    outgoing = selectors.outgoing_keepers(user=user, roles=KEEPER_ROLES)
     initial = {"from_keeper": request.GET.get("from_keeper") or None}
-    form = HandOverForm(request.POST if request.method == "POST" else None, keepers=keepers, initial=initial)
+    form = HandOverForm(
+        request.POST if request.method == "POST" else None, keepers=keepers, outgoing=outgoing, initial=initial
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -672,13 +682,13 @@ def _inventory_xlsx(found: HandOver) -> FileResponse:
                 n,
                 line.item.archive_no,
                 line.item.kind.name,
-                line.item.title,
+                xlsx_text(line.item.title),
                 line.item.year,
-                _location_text(line.item),
+                xlsx_text(_location_text(line.item)),
                 line.get_state_display(),
-                line.loan.borrower if line.loan_id else "",
+                xlsx_text(line.loan.borrower) if line.loan_id else "",
                 line.loan.due_on if line.loan_id else None,
-                line.note,
+                xlsx_text(line.note),
             ]
         )
     return _xlsx_response(book, f"handover-{found.pk}.xlsx")
@@ -706,7 +716,9 @@ def _render_handover(request: HttpRequest, found: HandOver, *, status: int = 200
         "total": sum(counts.values()),
         "is_open": is_open,
         "may_check": is_open and keeper_role,
-        "may_sign_out": found.status == HandOverStatus.OPEN and user.pk == found.from_keeper_id,
+        "may_sign_out": found.status == HandOverStatus.OPEN and handover.may_sign_outgoing(user, found),
+        # 监交: the outgoing keeper has left and the clerk signs for them.
+        "sign_out_supervised": user.pk != found.from_keeper_id,
         "may_sign_in": found.status == HandOverStatus.SIGNED_BY_OUTGOING and user.pk == found.to_keeper_id,
         "may_cancel": is_open and keeper_role,
         "check_form": forms.get("check_form") or HandOverCheckForm(),

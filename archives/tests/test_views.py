@@ -760,7 +760,19 @@ def _fill(home, clerk, n: int, start: int) -> None:
         services.file_attach(actor=clerk, item=filed, upload=scan(f"s{i}.png", image_bytes("PNG")))
         if i % 2:
             lending.loan_open(actor=clerk, item=filed, kind="borrow", borrower=f"借阅人{i}", purpose="查", due_on=TODAY)
-        old = make_item(home.township, kind="monthly_report", year=2012, title=f"月报{i}", actor=clerk)
+        # a due item with a person and a scan, every other one out on loan: the retention list shows all three
+        old = placed_item(
+            home.village,
+            actor=clerk,
+            kind="monthly_report",
+            year=2012,
+            title=f"月报 {i}",
+            person=person,
+            position=f"o{i}",
+        )
+        services.file_attach(actor=clerk, item=old, upload=scan(f"o{i}.pdf", pdf_bytes(pages=1 + i % 3)))
+        if i % 2:
+            lending.loan_open(actor=clerk, item=old, kind="read", borrower=f"查阅人{i}", purpose="查", due_on=TODAY)
         assert old.retain_until < TODAY
 
 
@@ -820,3 +832,135 @@ def test_the_hand_over_inventory_and_a_persons_records_make_constant_queries(
     for url, count in zip(urls, counts, strict=True):
         with django_assert_max_num_queries(count):
             assert client.get(url).status_code == 200
+
+
+def test_the_retention_list_shows_each_items_person_scan_and_loan(home, clerk, person):
+    due = placed_item(home.village, actor=clerk, kind="monthly_report", year=2012, title="2012年月报", person=person)
+    services.file_attach(actor=clerk, item=due, upload=scan("补助.pdf", pdf_bytes(pages=3)))
+    lending.loan_open(actor=clerk, item=due, kind="read", borrower="档案员", purpose="鉴定前查阅", due_on=TODAY)
+
+    page = client_for(clerk).get(reverse("archives:retention"))
+
+    [row] = page.context["page"].object_list
+    assert (row.has_file, row.file_pages, row.on_loan, row.person) == (True, 3, True, person)
+    body = text(page)
+    assert "✓（3）" in body and "借出" in body and "李秀英" in body
+
+
+# --- reading an item is logged --------------------------------------------------------------------------------------
+
+
+def test_each_opening_of_an_item_is_logged_with_one_insert(home, clerk, item):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    agent = home.staff(Role.VILLAGE_AGENT)
+    url = reverse("archives:item_detail", args=[item.pk])
+
+    reader = client_for(agent)
+    with CaptureQueriesContext(connection) as queries:
+        assert reader.get(url).status_code == 200
+    # (read before the next request, which empties the connection's log)
+    writes = [query["sql"] for query in queries.captured_queries if query["sql"].startswith(("INSERT", "UPDATE"))]
+    assert len(writes) == 1 and writes[0].startswith('INSERT INTO "archives_archiveevent"')
+    client_for(clerk).get(url)
+
+    reads = ArchiveEvent.objects.filter(item=item, action="record_read").order_by("id")
+    assert [(event.actor, event.region_code) for event in reads] == [
+        (agent, item.region_code),
+        (clerk, item.region_code),
+    ]
+    # the log on the page says what it was
+    assert "查阅档案" in text(client_for(clerk).get(url))
+
+
+def test_the_move_form_is_offered_only_to_who_may_move_the_paper(home, clerk, item):
+    # the paper is in the county's room, kept by the county's clerk
+    url = reverse("archives:item_detail", args=[item.pk])
+    township = home.staff(Role.TOWNSHIP_CLERK)
+    assert 'id="place-form"' in text(client_for(clerk).get(url))
+    assert 'id="place-form"' not in text(client_for(township).get(url))
+
+    forged = client_for(township).post(
+        reverse("archives:item_place", args=[item.pk]),
+        {"room": "一号库房", "cabinet": "A01", "box": "x", "position": "9"},
+    )
+    assert forged.status_code == 400 and "才能移动" in text(forged)
+    too_long = client_for(clerk).post(
+        reverse("archives:item_place", args=[item.pk]),
+        {"room": "一号库房", "cabinet": "A01", "box": "2024-001", "position": "9" * 25},
+    )
+    assert too_long.status_code == 400 and "盒内序号最多20个字。" in text(too_long)
+    item.refresh_from_db()
+    assert item.position == "1"
+
+
+# --- formulas typed into titles stay text in every export -------------------------------------------------------
+
+
+def _sheet(response) -> list[tuple]:
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return list(load_workbook(io.BytesIO(body)).active.iter_rows(values_only=True))
+
+
+def test_text_typed_as_a_formula_is_exported_as_text(home, clerk, person):
+    trap = placed_item(
+        home.village, actor=clerk, title="=1+1", person=person, room="=A1", cabinet="+1", box="@x", position="-1"
+    )
+    lending.loan_open(actor=clerk, item=trap, kind="borrow", borrower="=1+2", purpose="@SUM(A1)", due_on=TODAY)
+    successor = home.staff(Role.COUNTY_CLERK, "successor")
+    found = handover.handover_start(actor=clerk, from_keeper=clerk, to_keeper=successor)
+    client = client_for(clerk)
+
+    search = _sheet(client.get(reverse("archives:item_list"), {"format": "xlsx"}))
+    assert (search[1][2], search[1][9]) == ("'=1+1", "'=A1 +1柜 @x盒 第-1号")
+    loans = _sheet(client.get(reverse("archives:loans"), {"format": "xlsx"}))
+    assert (loans[1][1], loans[1][3], loans[1][5]) == ("'=1+1", "'=1+2", "'@SUM(A1)")
+    inventory = _sheet(client.get(reverse("archives:handover_detail", args=[found.pk]), {"format": "xlsx"}))
+    assert (inventory[2][3], inventory[2][5], inventory[2][7]) == ("'=1+1", "'=A1 +1柜 @x盒 第-1号", "'=1+2")
+    register = _sheet(
+        client.get(reverse("archives:register"), {"region": home.village.code, "year": "2024", "format": "xlsx"})
+    )
+    assert (register[2][3], register[2][9], register[2][10], register[2][11], register[2][12]) == (
+        "'=1+1",
+        "'=A1",
+        "'+1",
+        "'@x",
+        "'-1",
+    )
+
+
+# --- 监交 in the pages ---------------------------------------------------------------------------------------------
+
+
+def test_a_clerk_hands_over_for_a_keeper_who_has_left(home, clerk):
+    gone = home.staff(Role.TOWNSHIP_CLERK, "gone_keeper")
+    kept = placed_item(home.village, actor=clerk, keeper=gone, title="离岗人员保管的登记表", position="7")
+    gone.is_active = False
+    gone.save()
+    successor = home.staff(Role.TOWNSHIP_CLERK, "successor")
+    client = client_for(clerk)
+
+    # the keeper who left is listed with their papers, and offered as the outgoing keeper
+    custody = client.get(reverse("archives:custody"), {"keeper": gone.pk})
+    assert custody.status_code == 200 and kept.archive_no in text(custody) and "已离岗" in text(custody)
+    form = client.get(reverse("archives:handover_create"), {"from_keeper": gone.pk})
+    assert gone in form.context["form"].fields["from_keeper"].queryset
+    assert gone not in form.context["form"].fields["to_keeper"].queryset
+
+    started = client.post(reverse("archives:handover_create"), {"from_keeper": gone.pk, "to_keeper": successor.pk})
+    found = HandOver.objects.get(from_keeper=gone)
+    assert started.status_code == 302
+    client.post(reverse("archives:handover_check_all", args=[found.pk]))
+
+    # the clerk, not the receiver, is offered the supervisor's signature
+    assert "监交人代移交人签字" in text(client.get(reverse("archives:handover_detail", args=[found.pk])))
+    assert "监交人代移交人签字" not in text(
+        client_for(successor).get(reverse("archives:handover_detail", args=[found.pk]))
+    )
+    client.post(reverse("archives:handover_sign_out", args=[found.pk]))
+    client_for(successor).post(reverse("archives:handover_sign_in", args=[found.pk]))
+    found.refresh_from_db()
+    kept.refresh_from_db()
+    assert (found.status, kept.keeper) == (HandOverStatus.DONE, successor)
+    assert f"监交人 {clerk} 代为签字" in ArchiveEvent.objects.get(action="handover_signed_out").note

@@ -16,6 +16,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from agencies.errors import Conflict, DomainError, NotPermitted
+from agencies.models import PREFIX_LENGTH
 from agencies.permissions import Action, can, require
 from agencies.scope import code_in_scope, scope_prefix
 from archives.models import ArchiveItem, HandOver, HandOverLine, HandOverStatus, LineState, Loan
@@ -25,6 +26,19 @@ OPEN_STATUSES = (HandOverStatus.OPEN, HandOverStatus.SIGNED_BY_OUTGOING)
 # How many archive numbers a refusal names before "等".
 NAMED = 10
 NOTE_LIMIT = 200
+
+
+def _filed_under(from_keeper, to_keeper) -> str:
+    """The smallest region holding both keepers' offices and every item in the custody: the hand-over (its list
+    names the items) is seen only by those whose jurisdiction holds all of it, never by the clerks of a township
+    the outgoing keeper moved to."""
+    codes = [from_keeper.agency.region.code, to_keeper.agency.region.code]
+    codes += _custody(from_keeper.pk).order_by().values_list("region_code", flat=True).distinct()
+    shared = 0
+    while shared < 12 and len({code[shared] for code in codes}) == 1:
+        shared += 1
+    width = max((length for length in PREFIX_LENGTH.values() if length <= shared), default=0)
+    return codes[0][:width].ljust(12, "0")
 
 
 def _custody(keeper_id: int) -> QuerySet[ArchiveItem]:
@@ -93,8 +107,9 @@ def _require_within_reach(*, actor, from_keeper, to_keeper) -> None:
 
 
 def _supervised(handover: HandOver) -> bool:
-    """监交: the outgoing keeper has left (their account is no longer active) and cannot sign themselves."""
-    return not handover.from_keeper.is_active
+    """监交: the outgoing keeper has left (their account is no longer active), or has moved to an office whose
+    jurisdiction no longer holds the papers (they cannot open the list), so they cannot sign themselves."""
+    return not handover.from_keeper.is_active or not code_in_scope(handover.from_keeper, handover.region_code)
 
 
 def may_sign_outgoing(user, handover: HandOver) -> bool:
@@ -185,7 +200,7 @@ def handover_start(*, actor, from_keeper, to_keeper, note: str = "") -> HandOver
         if refusal is not None:
             raise refusal
         handover = HandOver(
-            region_code=from_keeper.agency.region.code,
+            region_code=_filed_under(from_keeper, to_keeper),
             from_keeper=from_keeper,
             to_keeper=to_keeper,
             note=note,
@@ -367,10 +382,10 @@ def handover_sign_outgoing(*, actor, handover: HandOver) -> HandOver:
         handover = _locked(handover)
         if not may_sign_outgoing(actor, handover):
             if _supervised(handover) and actor.pk == handover.to_keeper_id:
-                raise NotPermitted("移交人已离岗，须由接收人以外的档案管理员监交并代为签字。", code="not_from_keeper")
+                raise NotPermitted("移交人已离岗或调离，须由接收人以外的档案管理员监交并代为签字。", code="not_from_keeper")
             if _supervised(handover):
                 raise NotPermitted(
-                    f"移交人{handover.from_keeper}已离岗，须由管辖该交接的档案管理员监交并代为签字。",
+                    f"移交人{handover.from_keeper}已离岗或调离，须由管辖该交接的档案管理员监交并代为签字。",
                     code="not_from_keeper",
                 )
             raise NotPermitted(f"只有移交人{handover.from_keeper}本人才能签字移交。", code="not_from_keeper")
@@ -391,7 +406,7 @@ def handover_sign_outgoing(*, actor, handover: HandOver) -> HandOver:
             action="handover_signed_out",
             actor=actor,
             note=f"{_label(handover)}移交人签字，清单{handover.lines.count()}件"
-            + (f"（移交人已离岗，监交人 {supervisor} 代为签字）" if supervisor is not None else ""),
+            + (f"（移交人已离岗或调离，监交人 {supervisor} 代为签字）" if supervisor is not None else ""),
         )
     return handover
 

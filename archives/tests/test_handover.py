@@ -495,7 +495,7 @@ def test_a_keeper_who_has_left_is_handed_over_under_a_clerks_supervision(line, c
     # 乙 cannot sign for 甲 (one person would sign both sides), nor can a village agent or another county's clerk
     with pytest.raises(NotPermitted) as refused:
         services.handover_sign_outgoing(actor=incoming, handover=started)
-    assert refused.value.message == "移交人已离岗，须由接收人以外的档案管理员监交并代为签字。"
+    assert refused.value.message == "移交人已离岗或调离，须由接收人以外的档案管理员监交并代为签字。"
     elsewhere = region_line(county="320413").staff(Role.COUNTY_CLERK)
     for outsider in (line.staff(Role.VILLAGE_AGENT), elsewhere):
         with pytest.raises(NotPermitted):
@@ -505,7 +505,10 @@ def test_a_keeper_who_has_left_is_handed_over_under_a_clerks_supervision(line, c
     signed = services.handover_sign_outgoing(actor=clerk, handover=started)
     assert signed.status == HandOverStatus.SIGNED_BY_OUTGOING
     note = ArchiveEvent.objects.get(action="handover_signed_out").note
-    assert note == f"交接#{started.pk}（{gone}→{incoming}）移交人签字，清单3件（移交人已离岗，监交人 {clerk} 代为签字）"
+    assert (
+        note
+        == f"交接#{started.pk}（{gone}→{incoming}）移交人签字，清单3件（移交人已离岗或调离，监交人 {clerk} 代为签字）"
+    )
     services.handover_sign_incoming(actor=incoming, handover=started)
     assert custody(incoming) == {item.pk for item in papers}
     assert custody(gone) == set()
@@ -560,3 +563,33 @@ def test_a_paper_placed_between_the_check_and_the_move_rolls_the_signature_back(
     assert custody(outgoing) == {item.pk for item in papers}
     assert custody(incoming) == set()
     assert not ArchiveEvent.objects.filter(action="handed_over").exists()
+
+
+def test_a_keeper_who_moved_township_hands_over_at_the_county_unseen_by_the_new_township(line, clerk, outgoing):
+    # given: 甲 kept three papers of 湖塘镇's village, then moved to the next township's office
+    papers = kept_by(line, outgoing, 3)
+    other = region_line(county=line.county.code[:6], township="102", village="201")
+    outgoing.agency = other.agency("township")
+    outgoing.save()
+    successor = line.staff(Role.COUNTY_CLERK, username="county_successor")
+
+    # when: the county's clerk opens the hand-over to another county clerk
+    started = services.handover_start(actor=clerk, from_keeper=outgoing, to_keeper=successor)
+
+    # then: it is filed at the county, which holds both offices and the papers; the new township's clerk cannot open
+    # it, and 甲 (who can no longer open the papers) is signed for by the clerk
+    assert started.region_code == line.county.code
+    neighbour = other.staff(Role.TOWNSHIP_CLERK, username="new_township_clerk")
+    assert not scoped_handovers(neighbour).filter(pk=started.pk).exists()
+    assert scoped_handovers(clerk).filter(pk=started.pk).exists()
+    services.handover_check_all_present(actor=clerk, handover=started)
+    services.handover_sign_outgoing(actor=clerk, handover=started)
+    services.handover_sign_incoming(actor=successor, handover=started)
+    assert custody(successor) == {item.pk for item in papers}
+    assert HandOver.objects.get(pk=started.pk).status == HandOverStatus.DONE
+
+
+def scoped_handovers(user):
+    from agencies.scope import scoped
+
+    return scoped(HandOver.objects.all(), user)

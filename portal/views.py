@@ -197,12 +197,12 @@ def _supervision(user, today) -> dict | None:
     """For a supervisor: every open item of the jurisdiction past its limit."""
     if not worklists.is_supervisor(user) or scope_prefix(user) is None:
         return None
-    late = worklists.overdue(user=user, today=today)
+    late = worklists.overdue_head(user=user, today=today, shown=OVERDUE_SHOWN)
     return {
-        "overdue": late[:OVERDUE_SHOWN],
-        "overdue_total": len(late),
+        "overdue": late.items,
+        "overdue_total": late.total,
         "overdue_shown": OVERDUE_SHOWN,
-        "counts": worklists.kind_counts(late),
+        "counts": late.counts,
     }
 
 

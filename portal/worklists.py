@@ -310,6 +310,61 @@ def overdue(*, user, today: dt.date | None = None) -> list[WorkItem]:
     return [item for item in items if item.overdue]
 
 
+@dataclass(frozen=True)
+class OverdueHead:
+    """A supervisor's overdue items in short: the first few in full, the total and the count per kind."""
+
+    items: list[WorkItem]
+    total: int
+    counts: list[tuple[str, int]]
+
+
+def overdue_head(*, user, shown: int, today: dt.date | None = None) -> OverdueHead:
+    """``overdue`` for a home page: due dates worked out from a few columns of every open item, and only the first
+    ``shown`` overdue ones loaded in full (a city may hold thousands of open applications)."""
+    today = today or timezone.localdate()
+    if not is_supervisor(user):
+        late = overdue(user=user, today=today)
+        return OverdueHead(items=late[:shown], total=len(late), counts=kind_counts(late))
+    cut = _start_of(first_not_overdue(today, 1))
+    applications, claims, transfers = _lists(user, supervising=True)
+    applications, claims = applications.filter(created_at__lt=cut), claims.filter(created_at__lt=cut)
+    prefixes = contribution_selectors.pooling_prefixes()
+    book = LimitBook(pool for _, pool in prefixes)
+    keys: list[tuple] = []  # (due, submitted, kind, pk, model)
+    for kind, pk, code, created in applications.order_by().values_list("kind", "pk", "region_code", "created_at"):
+        work = APPLICATION_WORK[kind]
+        due = book.due(contribution_selectors.pooling_region_id_of(code, prefixes), work, timezone.localdate(created))
+        if due < today:
+            keys.append((due, created, work, pk, "application"))
+    for pk, code, created in claims.order_by().values_list("pk", "region_code", "created_at"):
+        due = book.due(
+            contribution_selectors.pooling_region_id_of(code, prefixes), WorkKind.CLAIM, timezone.localdate(created)
+        )
+        if due < today:
+            keys.append((due, created, WorkKind.CLAIM, pk, "claim"))
+    late_transfers = [
+        item
+        for item in _items(
+            Application.objects.none(), Claim.objects.none(), transfers.filter(requested_at__lt=cut), today=today
+        )
+        if item.overdue
+    ]
+    keys.sort(key=lambda key: (key[0], key[1], key[2], key[3]))
+    first = keys[:shown]
+    wanted_apps = [key[3] for key in first if key[4] == "application"]
+    wanted_claims = [key[3] for key in first if key[4] == "claim"]
+    items = _items(applications.filter(pk__in=wanted_apps), claims.filter(pk__in=wanted_claims), [], today=today)
+    items = sorted(items + late_transfers, key=_order)[:shown]
+    counted: dict[str, int] = defaultdict(int)
+    for key in keys:
+        counted[key[2]] += 1
+    for item in late_transfers:
+        counted[item.kind] += 1
+    counts = [(str(label), counted[kind]) for kind, label in WorkKind.choices]
+    return OverdueHead(items=items, total=len(keys) + len(late_transfers), counts=counts)
+
+
 def kind_counts(items: Iterable[WorkItem]) -> list[tuple[str, int]]:
     """(kind label, count) for every kind, in the kinds' order."""
     counted: dict[str, int] = defaultdict(int)

@@ -244,6 +244,14 @@ def test_overdue_for_a_clerk_and_for_a_supervisor(world):
     ]
     assert worklists.queue(user=world["a"].staff(Role.CITY_SUPERVISOR), today=TODAY) == []
 
+    # The home page's short form: the same first items, total and counts, loading only the items it shows.
+    for shown in (2, 4, 10):
+        head = worklists.overdue_head(user=world["a"].staff(Role.CITY_SUPERVISOR), today=TODAY, shown=shown)
+        assert keys(world, head.items) == keys(world, supervisor)[:shown]
+        assert (head.total, head.counts) == (6, worklists.kind_counts(supervisor))
+    clerk_head = worklists.overdue_head(user=world["a"].staff(Role.TOWNSHIP_CLERK), today=TODAY, shown=1)
+    assert (keys(world, clerk_head.items), clerk_head.total) == (["t2"], 2)
+
 
 def test_a_limit_set_later_does_not_move_what_was_submitted_before(world):
     # From 7 December registrations get 1 day: those of the 3rd and 4th keep their 3.

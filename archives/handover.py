@@ -382,7 +382,9 @@ def handover_sign_outgoing(*, actor, handover: HandOver) -> HandOver:
         handover = _locked(handover)
         if not may_sign_outgoing(actor, handover):
             if _supervised(handover) and actor.pk == handover.to_keeper_id:
-                raise NotPermitted("移交人已离岗或调离，须由接收人以外的档案管理员监交并代为签字。", code="not_from_keeper")
+                raise NotPermitted(
+                    "移交人已离岗或调离，须由接收人以外的档案管理员监交并代为签字。", code="not_from_keeper"
+                )
             if _supervised(handover):
                 raise NotPermitted(
                     f"移交人{handover.from_keeper}已离岗或调离，须由管辖该交接的档案管理员监交并代为签字。",

@@ -20,7 +20,7 @@ from django.http import Http404
 from agencies.models import PREFIX_LENGTH, Region, RegionLevel
 from agencies.scope import code_in_scope, scope_prefix
 from contributions import policy as rules
-from portal.models import MonthlySummary
+from portal.models import MonthlySummary, SummaryRun
 
 RATE_PLACES = Decimal("0.0001")
 FEN = Decimal("0.01")
@@ -192,3 +192,8 @@ def children(*, user, region: Region, month: dt.date) -> list[tuple[Region, Meas
 
 def measure_names() -> list[str]:
     return [item.name for item in fields(Measures) if item.name != "month"]
+
+
+def month_summarized(month: dt.date) -> bool:
+    """Whether a nightly run has finished for ``month``: before that, its missing summaries are no real zeros."""
+    return SummaryRun.objects.filter(month=month.replace(day=1), finished_at__isnull=False).exists()

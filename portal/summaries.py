@@ -17,29 +17,33 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from agencies.models import PoolingRegion, Region, RegionLevel
-from benefits.models import Award, Claim, ClaimStatus, LineKind, PayoutStatus, PayrollLine, PayrollStatus
+from agencies.models import Region, RegionLevel
+from benefits.models import Award, AwardEvent, Claim, LineKind, PayoutStatus, PayrollLine, PayrollStatus
 from contributions import policy as rules
 from contributions.models import Contribution
+from contributions.selectors import pooling_prefixes
 from enrollment.models import (
     Application,
     ApplicationEvent,
     ApplicationKind,
-    ApplicationStatus,
     InsuredPerson,
     PersonStatus,
 )
 from funds.models import FundMovement
-from portal.models import FundBalanceSummary, MonthlySummary, SummaryRun, WorkKind
-from portal.timelimits import first_not_overdue, limits
+from portal.models import FundBalanceSummary, MonthlySummary, SummaryRun, TimeLimit, WorkKind
+from portal.timelimits import STATUTORY_WORKING_DAYS, first_not_overdue
 
 log = logging.getLogger(__name__)
 
-OPEN_APPLICATION = (ApplicationStatus.SUBMITTED, ApplicationStatus.ACCEPTED)
-OPEN_CLAIM = (ClaimStatus.SUBMITTED, ClaimStatus.ACCEPTED)
+# The events that take an application or claim out of the worklist (return, withdraw) or put it back (resubmit).
+TURNS = ("return", "withdraw", "resubmit")
+# First key of summarize_month's per-month advisory lock (the second is the month): two rebuilds of one month wait
+# for each other instead of colliding on MonthlySummary's unique constraint.
+_MONTH_LOCK_CLASS = 7_305_012
 APPLICATION_WORK = {
     ApplicationKind.REGISTER: WorkKind.REGISTER,
     ApplicationKind.CHANGE: WorkKind.CHANGE,
@@ -98,6 +102,9 @@ def _persons(counts: Counts, first: dt.date, last: dt.date) -> None:
 def _renewals(counts: Counts, last: dt.date) -> None:
     """续保 for the month's contribution year: who paid last year, and of them who has paid this year by ``last``.
 
+    Due is whoever was a member at ``last`` (enrolled by then, not cancelled by then), so a past month rebuilt
+    later still counts a person cancelled since.
+
     One pass over last year's contributions joined to this year's (each person has at most one of each), both age
     bands at once: a correlated lookup per person took seconds at a million persons.
     """
@@ -114,7 +121,8 @@ def _renewals(counts: Counts, last: dt.date) -> None:
           FROM {contribution} prev
           JOIN {person} p ON p.id = prev.person_id
           LEFT JOIN {contribution} cur ON cur.person_id = prev.person_id AND cur.year = %s AND cur.paid_on <= %s
-         WHERE prev.year = %s AND p.status = %s AND p.enrolled_on <= %s
+         WHERE prev.year = %s AND p.status IN (%s, %s) AND p.enrolled_on <= %s
+           AND (p.cancelled_on IS NULL OR p.cancelled_on > %s)
            AND p.birth_date > %s AND p.birth_date <= %s
          GROUP BY p.region_code
     """
@@ -125,6 +133,8 @@ def _renewals(counts: Counts, last: dt.date) -> None:
         last,
         year - 1,
         PersonStatus.ACTIVE.value,
+        PersonStatus.CANCELLED.value,
+        last,
         last,
         old_after,
         young_by,
@@ -152,7 +162,7 @@ def _contributions(counts: Counts, first: dt.date, last: dt.date) -> None:
         counts,
         Contribution.objects.filter(paid_on__gte=first, paid_on__lte=last)
         .values("region_code")
-        .annotate(payers=Count("id"), contribution_income=Sum("personal_amount"))
+        .annotate(payers=Count("person", distinct=True), contribution_income=Sum("personal_amount"))
         .order_by(),
     )
 
@@ -205,39 +215,92 @@ def _applications(counts: Counts, first: dt.date, last: dt.date) -> None:
         .order_by(),
         key="application__region_code",
     )
+    _merge(
+        counts,
+        AwardEvent.objects.filter(action="return", claim__isnull=False, at__gte=start, at__lt=end)
+        .values("region_code")
+        .annotate(applications_returned=Count("id"))
+        .order_by(),
+    )
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return _end_of_day(day - dt.timedelta(days=1))
+
+
+def _limit_periods(pooling_region_id: int, work: str, rows: list[TimeLimit]) -> list[tuple[dt.date | None, int]]:
+    """(from, working days) of each period of the kind's limit, oldest first; the statutory one before the first."""
+    periods: list[tuple[dt.date | None, int]] = [(None, STATUTORY_WORKING_DAYS[work])]
+    for row in rows:
+        if row.pooling_region_id == pooling_region_id and row.kind == work:
+            periods.append((row.valid_from, row.working_days))
+    return periods
+
+
+def _overdue_filter(periods: list[tuple[dt.date | None, int]], last: dt.date) -> Q:
+    """Submitted on a day whose limit (the one in force that day) had run out by ``last``: one cut-off per period."""
+    overdue = Q(pk__in=[])
+    for index, (valid_from, days) in enumerate(periods):
+        until = periods[index + 1][0] if index + 1 < len(periods) else None
+        cut = first_not_overdue(last, days)
+        if until is not None:
+            cut = min(cut, until)
+        if valid_from is not None and cut <= valid_from:
+            continue
+        window = Q(submitted__lt=_start_of(cut))
+        if valid_from is not None:
+            window &= Q(submitted__gte=_start_of(valid_from))
+        overdue |= window
+    return overdue
+
+
+def _open_at(queryset, events, end: dt.datetime):
+    """Items submitted before ``end`` and still in the worklist then, each with ``submitted``, its latest submission.
+
+    Read from the decision time and the events before ``end``, not from today's status: an item approved, returned
+    or withdrawn since was still open at a past month's end. The clock restarts at a resubmission (补正后重新提交).
+    """
+    before = events.filter(at__lt=end)
+    resubmitted = before.filter(action="resubmit").order_by("-at", "-pk").values("at")[:1]
+    last_turn = before.filter(action__in=TURNS).order_by("-at", "-pk").values("action")[:1]
+    return (
+        queryset.filter(created_at__lt=end)
+        .filter(Q(decided_at__isnull=True) | Q(decided_at__gte=end))
+        .annotate(submitted=Coalesce(Subquery(resubmitted), F("created_at")), last_turn=Subquery(last_turn))
+        .filter(Q(last_turn__isnull=True) | Q(last_turn="resubmit"))
+    )
 
 
 def _overdue(counts: Counts, last: dt.date) -> None:
-    """Applications and claims still open at the month's end (today, for the running month) past their limit."""
+    """Applications and claims open at the month's end (today, for the running month) past the limit in force on
+    the day of their latest submission, each counted under the pooling region that holds its village (a town moved
+    to another pooling region counts under that one only)."""
     end = _end_of_day(last)
-    still_open_apps = Q(status__in=OPEN_APPLICATION) | Q(decided_at__gte=end)
-    still_open_claims = Q(status__in=OPEN_CLAIM) | Q(decided_at__gte=end)
-    for pooling_region in PoolingRegion.objects.all():
-        prefixes = [region.scope_prefix for region in Region.objects.filter(pooling_region=pooling_region)]
-        if not prefixes:
-            continue
+    prefixes = pooling_prefixes()
+    limit_rows = list(TimeLimit.objects.order_by("valid_from"))
+    applications = _open_at(Application.objects.all(), ApplicationEvent.objects.filter(application=OuterRef("pk")), end)
+    claims = _open_at(Claim.objects.all(), AwardEvent.objects.filter(claim=OuterRef("pk")), end)
+    for pooling_region_id in sorted({pool for _, pool in prefixes}):
+        own = [prefix for prefix, pool in prefixes if pool == pooling_region_id]
         place = Q()
-        for prefix in prefixes:
+        for prefix in own:
             place |= Q(region_code__startswith=prefix)
-        in_force = limits(pooling_region.pk, last)
+        for prefix, pool in prefixes:
+            if pool != pooling_region_id and any(prefix.startswith(o) and len(prefix) > len(o) for o in own):
+                place &= ~Q(region_code__startswith=prefix)
         for kind, work in APPLICATION_WORK.items():
-            cut = _end_of_day(first_not_overdue(last, in_force[work]) - dt.timedelta(days=1))
+            overdue = _overdue_filter(_limit_periods(pooling_region_id, work, limit_rows), last)
             _merge(
                 counts,
-                Application.objects.filter(place, still_open_apps, kind=kind, created_at__lt=cut)
-                .exclude(status__in=[ApplicationStatus.WITHDRAWN, ApplicationStatus.RETURNED])
+                applications.filter(place, overdue, kind=kind)
                 .values("region_code")
                 .annotate(applications_overdue=Count("id"))
                 .order_by(),
             )
-        cut = _end_of_day(first_not_overdue(last, in_force[WorkKind.CLAIM]) - dt.timedelta(days=1))
+        overdue = _overdue_filter(_limit_periods(pooling_region_id, WorkKind.CLAIM, limit_rows), last)
         _merge(
             counts,
-            Claim.objects.filter(place, still_open_claims, created_at__lt=cut)
-            .exclude(status__in=[ClaimStatus.WITHDRAWN, ClaimStatus.RETURNED])
-            .values("region_code")
-            .annotate(applications_overdue=Count("id"))
-            .order_by(),
+            claims.filter(place, overdue).values("region_code").annotate(applications_overdue=Count("id")).order_by(),
         )
 
 
@@ -290,6 +353,14 @@ def fund_balances_summarize(*, month: dt.date, today: dt.date | None = None) -> 
     return len(rows)
 
 
+def _lock_month(first: dt.date) -> None:
+    """Wait for any other rebuild of the month (the nightly job, the command, a page) until this transaction ends."""
+    if connection.vendor != "postgresql":
+        return  # SQLite: development, one process
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_MONTH_LOCK_CLASS, first.year * 100 + first.month])
+
+
 def summarize_month(*, month: dt.date, today: dt.date | None = None) -> SummaryRun:
     """Rebuild ``month``'s summaries in one transaction (the aggregates are read first, outside it)."""
     started = time.monotonic()
@@ -303,6 +374,7 @@ def summarize_month(*, month: dt.date, today: dt.date | None = None) -> SummaryR
     ]
     balances = fund_balance_rows(first, today=today)
     with transaction.atomic():
+        _lock_month(first)
         MonthlySummary.objects.filter(month=first).delete()
         MonthlySummary.objects.bulk_create(rows, batch_size=2000)
         FundBalanceSummary.objects.filter(month=first).delete()
@@ -327,6 +399,11 @@ def summaries_rebuild(
 
 
 def nightly_months(on_date: dt.date) -> list[dt.date]:
-    """The months the nightly job rebuilds: the running one and the one before."""
+    """The months the nightly job rebuilds: the running one and the one before, and the next one when the night
+    closes a month's last day (the job runs after midnight, so the new month has its rows from its first day)."""
     first = month_start(on_date)
-    return [month_start(first - dt.timedelta(days=1)), first]
+    months = [month_start(first - dt.timedelta(days=1)), first]
+    following = month_start(on_date + dt.timedelta(days=1))
+    if following != first:
+        months.append(following)
+    return months

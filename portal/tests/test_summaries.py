@@ -8,13 +8,16 @@ import itertools
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import psycopg2
 import pytest
+from django.db import OperationalError, connection
 
 from agencies.models import Role
-from agencies.tests.factories import RegionFactory, region_line
+from agencies.tests.factories import PoolingRegionFactory, RegionFactory, region_line
 from benefits.models import (
     Award,
     AwardCategory,
+    AwardEvent,
     AwardStatus,
     Claim,
     ClaimStatus,
@@ -25,10 +28,24 @@ from benefits.models import (
     PayrollStatus,
 )
 from contributions.models import Channel, Contribution
-from enrollment.models import Application, ApplicationEvent, ApplicationKind, ApplicationStatus, PersonStatus
+from enrollment.models import (
+    Application,
+    ApplicationEvent,
+    ApplicationKind,
+    ApplicationStatus,
+    InsuredPerson,
+    PersonStatus,
+)
 from enrollment.tests.factories import make_person
-from portal.models import MonthlySummary, SummaryRun, WorkKind
-from portal.summaries import month_end, months_between, nightly_months, summaries_rebuild, summarize_month
+from portal.models import MonthlySummary, SummaryRun, TimeLimit, WorkKind
+from portal.summaries import (
+    _MONTH_LOCK_CLASS,
+    month_end,
+    months_between,
+    nightly_months,
+    summaries_rebuild,
+    summarize_month,
+)
 from portal.timelimits import time_limit_set
 
 pytestmark = pytest.mark.django_db
@@ -100,11 +117,16 @@ def application(person, kind: str, *, created: dt.datetime, status: str, decided
     return row
 
 
-def returned_at(row: Application, moment: dt.datetime, actor) -> None:
+def returned_at(row: Application, moment: dt.datetime, actor, action: str = "return") -> None:
     event = ApplicationEvent.objects.create(
-        application=row, action="return", from_status="submitted", to_status="returned", actor=actor
+        application=row, action=action, from_status="submitted", to_status="returned", actor=actor
     )
     ApplicationEvent.objects.filter(pk=event.pk).update(at=moment)
+
+
+def claim_event(claim: Claim, action: str, moment: dt.datetime, actor) -> None:
+    event = AwardEvent.objects.create(region_code=claim.region_code, claim=claim, action=action, actor=actor)
+    AwardEvent.objects.filter(pk=event.pk).update(at=moment)
 
 
 @pytest.fixture
@@ -223,6 +245,8 @@ def village():
         by=agent,
     )
     returned_at(october, at(dt.date(2026, 10, 30)), clerk)  # October's correction, not November's
+    # Resubmitted on Monday 2 November: 10 working days from then, due on 16 November.
+    returned_at(october, at(dt.date(2026, 11, 2)), agent, action="resubmit")
     # Half past midnight on 1 December in Shanghai is still 30 November in UTC: December's.
     application(p["pending"], ApplicationKind.REGISTER, created=at(DECEMBER, 0, 30), status="submitted", by=agent)
     claim = Claim.objects.create(
@@ -300,8 +324,8 @@ def test_a_month_of_one_village_every_figure(village):
         # registered 5th, changes 20th and 27th, cancellation 2nd, claim 16th; not October's nor 1 December's
         "applications": 5,
         "applications_returned": 1,  # the cancellation sent back on 3 November
-        # the change of Friday 20 November (due Wednesday 25th) and October's registration (due 29 October,
-        # decided only on 1 December); the change of Friday 27th is due on 2 December, the claim on 14 December
+        # the change of Friday 20 November (due Wednesday 25th) and October's registration (resubmitted on 2
+        # November, due 16th, decided only on 1 December); the change of Friday 27th is due on 2 December, the claim on 14 December
         "applications_overdue": 2,
     }
 
@@ -350,6 +374,122 @@ def test_rebuild_of_a_range_and_the_nightly_months(village):
     assert [run.month for run in runs] == done
     assert rows(NOVEMBER)[village.village.code]["payers"] == 2
     assert nightly_months(dt.date(2026, 12, 7)) == [NOVEMBER, DECEMBER]
+    # The night of 30 November runs on 1 December: December gets its rows that night.
+    assert nightly_months(dt.date(2026, 11, 30)) == [dt.date(2026, 10, 1), NOVEMBER, DECEMBER]
     assert nightly_months(dt.date(2027, 1, 1)) == [DECEMBER, dt.date(2027, 1, 1)]
     assert months_between(dt.date(2026, 11, 30), dt.date(2027, 1, 1)) == [NOVEMBER, DECEMBER, dt.date(2027, 1, 1)]
     assert month_end(dt.date(2028, 2, 1)) == dt.date(2028, 2, 29)
+
+
+def november_of(village) -> dict:
+    summarize_month(month=NOVEMBER, today=dt.date(2026, 12, 7))
+    return rows(NOVEMBER)[village.village.code]
+
+
+def test_a_town_moved_to_another_pooling_region_counts_its_overdue_once(village):
+    # given the village's township moved to another pooling region (its county stays in the first)
+    moved = PoolingRegionFactory(code="320499", name="统筹区320499")
+    village.township.pooling_region = moved
+    village.township.save()
+
+    # then the two overdue items of November count once each, under the pooling region that holds the village
+    # (the moved one has no limit of its own: the change of 20 November is due on 4 December, not overdue)
+    assert november_of(village)["applications_overdue"] == 1
+
+
+def test_a_returned_claim_is_an_error_like_a_returned_application(village):
+    # given the claim of 16 November sent back on the 18th, and an older claim sent back in October
+    claim = Claim.objects.get()
+    clerk = village.staff(Role.TOWNSHIP_CLERK)
+    claim_event(claim, "return", at(dt.date(2026, 11, 18)), clerk)
+    claim_event(claim, "return", at(dt.date(2026, 10, 30)), clerk)
+
+    # then November has two returns: the cancellation's and the claim's
+    assert november_of(village)["applications_returned"] == 2
+
+
+def test_overdue_uses_the_limit_in_force_on_the_day_of_submission(village):
+    # given the change limit raised from 3 to 10 working days from Monday 23 November
+    time_limit_set(
+        actor=village.staff(Role.CITY_SUPERVISOR),
+        pooling_region=village.pooling_region,
+        kind=WorkKind.CHANGE,
+        working_days=10,
+        valid_from=dt.date(2026, 11, 23),
+    )
+    assert TimeLimit.objects.count() == 2
+
+    # then the change of Friday 20 November still had 3 days (due 25th, overdue); the one of the 27th has 10 (due
+    # 11 December); with October's registration, two
+    assert november_of(village)["applications_overdue"] == 2
+    # and on 2 December the change of 20 November is still overdue, though 10 days from it ran to 4 December
+    summarize_month(month=DECEMBER, today=dt.date(2026, 12, 2))
+    assert rows(DECEMBER)[village.village.code]["applications_overdue"] == 1
+
+
+def test_the_clock_starts_at_the_latest_submission_and_past_months_ignore_todays_status(village):
+    agent, clerk = village.staff(Role.VILLAGE_AGENT), village.staff(Role.TOWNSHIP_CLERK)
+    person, other = InsuredPerson.objects.get(name="老甲"), InsuredPerson.objects.get(name="领甲")
+    # given a change of 1 October sent back on the 5th and resubmitted on Wednesday 25 November (due the 30th)
+    resubmitted = application(
+        person, ApplicationKind.CHANGE, created=at(dt.date(2026, 10, 1)), status="submitted", by=agent
+    )
+    returned_at(resubmitted, at(dt.date(2026, 10, 5)), clerk)
+    returned_at(resubmitted, at(dt.date(2026, 11, 25)), agent, action="resubmit")
+    # and a claim of 1 October sent back on the 5th and resubmitted on 20 November (20 days: due 18 December)
+    claim = Claim.objects.get()
+    Claim.objects.filter(pk=claim.pk).update(created_at=at(dt.date(2026, 10, 1)))
+    claim_event(claim, "return", at(dt.date(2026, 10, 5)), clerk)
+    claim_event(claim, "resubmit", at(dt.date(2026, 11, 20)), agent)
+    # and a change of 1 October sent back only on 2 December (returned today, open at November's end)
+    late = application(other, ApplicationKind.CHANGE, created=at(dt.date(2026, 10, 1)), status="returned", by=agent)
+    returned_at(late, at(dt.date(2026, 12, 2)), clerk)
+
+    # then November's overdue: the change of 20 November, October's registration and the change returned later
+    assert november_of(village)["applications_overdue"] == 3
+
+
+def test_past_months_count_renewals_as_of_their_end(village):
+    # given cancelled_december (55, in the older band) paid 2025 and was a member until 3 December
+    person = InsuredPerson.objects.get(name="注壬")
+    paid(person, 2025, dt.date(2025, 3, 1))
+
+    # then November counts it due (not paid this year), though it is cancelled today
+    found = november_of(village)
+    assert (found["renewal_due_old"], found["renewal_paid_old"]) == (2, 1)
+
+
+def test_payers_are_persons_not_contributions(village):
+    # given young_44, who paid 2026 on 15 November, also pays a missed 2024 in November
+    person = InsuredPerson.objects.get(name="青乙")
+    paid(person, 2024, dt.date(2026, 11, 20), "200.00")
+
+    found = november_of(village)
+    assert (found["payers"], found["contribution_income"]) == (2, D("1000.00"))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the month lock is PostgreSQL's")
+def test_a_rebuild_waits_for_another_rebuild_of_the_same_month(village):
+    # given another session holding November's lock (as a rebuild in progress does)
+    settings = connection.settings_dict
+    other = psycopg2.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+    )
+    other.autocommit = True
+    try:
+        other.cursor().execute("SELECT pg_advisory_lock(%s, %s)", [_MONTH_LOCK_CLASS, 202611])
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '200ms'")
+
+        # when November is rebuilt, then it waits (and here gives up); December is not held up
+        with pytest.raises(OperationalError):
+            summarize_month(month=NOVEMBER, today=dt.date(2026, 12, 7))
+        assert not MonthlySummary.objects.filter(month=NOVEMBER).exists()
+        summarize_month(month=DECEMBER, today=dt.date(2026, 12, 7))
+        assert MonthlySummary.objects.filter(month=DECEMBER).exists()
+    finally:
+        other.close()

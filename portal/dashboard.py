@@ -31,6 +31,7 @@ from funds.models import Fund, FundAccount, FundAccountKind
 from portal import measures
 from portal.measures import ERROR_RATE_LIMIT, PAYOUT_RATE_TARGET, Measures, rate
 from portal.models import FundBalanceSummary, Target
+from portal.reports import held_pooling_regions
 from portal.summaries import month_end, month_start
 
 TREND_MONTHS = 12
@@ -193,6 +194,8 @@ class Dashboard:
     funds: list[FundBalances]
     funds_on: dt.date | None
     chart_data: dict
+    # False until a nightly run has finished for the month: its missing summaries are no real zeros.
+    summarized: bool = True
 
     def table(self, key: str) -> Table:
         for section in self.sections:
@@ -270,20 +273,6 @@ def breadcrumb(*, user, region: Region, month: dt.date) -> list[Crumb]:
 
 
 # --- funds ---------------------------------------------------------------------------------------------------------
-
-
-def held_pooling_regions(region: Region) -> list[PoolingRegion]:
-    """The pooling regions every place of which lies in ``region`` (one query). Since the region is in the user's
-    scope, the user covers each of them (``agencies.scope.covers_pooling_region``)."""
-    prefix = region.scope_prefix
-    inside = Region.objects.filter(code__startswith=prefix, pooling_region__isnull=False).values("pooling_region")
-    codes: dict[int, list[str]] = {}
-    pooling: dict[int, PoolingRegion] = {}
-    for place in Region.objects.filter(pooling_region__in=inside).select_related("pooling_region"):
-        codes.setdefault(place.pooling_region_id, []).append(place.code)
-        pooling[place.pooling_region_id] = place.pooling_region
-    held = [pooling[pk] for pk, held_codes in codes.items() if all(code.startswith(prefix) for code in held_codes)]
-    return sorted(held, key=lambda item: item.code)
 
 
 def fund_balances_of(*, pooling_regions: list[PoolingRegion], on: dt.date) -> list[FundBalances]:
@@ -624,7 +613,7 @@ def errors_table(months: list[Measures]) -> Table:
     )
 
 
-def funds_table(balances: list[FundBalances], on: dt.date | None) -> Table:
+def funds_table(balances: list[FundBalances], on: dt.date | None, *, nightly: bool = False) -> Table:
     rows: list[list[Cell]] = []
     for block in balances:
         for account in block.accounts:
@@ -657,7 +646,8 @@ def funds_table(balances: list[FundBalances], on: dt.date | None) -> Table:
             Column(_("合计（元）"), "money"),
         ],
         rows=rows,
-        note=_("截至%(on)s，按基金账户收支记录计算；只列出全部区划都在本区域内的统筹区。") % {"on": f"{on:%Y-%m-%d}"}
+        note=_("%(as_of)s，按基金账户收支记录计算；只列出全部区划都在本区域内的统筹区。")
+        % {"as_of": _("截至最近一次夜间汇总") if nightly else _("截至%(on)s") % {"on": f"{on:%Y-%m-%d}"}}
         if on
         else "",
         empty=_("本区域不含完整的统筹区。"),
@@ -777,8 +767,28 @@ def chart_data(
 
 
 def dashboard(*, user, region: Region, month: dt.date, today: dt.date) -> Dashboard:
-    """Everything the page shows for the region and month (the caller has resolved the region in scope)."""
+    """Everything the page shows for the region and month (the caller has resolved the region in scope). A month
+    no nightly run has summarized yet (the 1st of a month, before the night) shows no figures at all, never zeros."""
     month = month_start(month)
+    if not measures.month_summarized(month):
+        return Dashboard(
+            region=region,
+            month=month,
+            breadcrumb=breadcrumb(user=user, region=region, month=month),
+            current=Measures(month=month),
+            previous=Measures(month=add_months(month, -1)),
+            months=[],
+            children=[],
+            child_links=[],
+            target=None,
+            cards=[],
+            progress=[],
+            sections=[],
+            funds=[],
+            funds_on=None,
+            chart_data={},
+            summarized=False,
+        )
     months = measures.trend(user=user, region=region, first=add_months(month, 1 - TREND_MONTHS), last=month)
     current, previous = months[-1], months[-2]
     kids = measures.children(user=user, region=region, month=month)
@@ -799,7 +809,9 @@ def dashboard(*, user, region: Region, month: dt.date, today: dt.date) -> Dashbo
         Section("errors", _("录入误差率与超时限未办结"), ["errors"], errors_table(months)),
     ]
     if balances:
-        sections.append(Section("funds", _("基金余额"), ["funds"], funds_table(balances, on)))
+        # The running month's balances are those of last night's run, not of today.
+        nightly = month == running_month(today)
+        sections.append(Section("funds", _("基金余额"), ["funds"], funds_table(balances, on, nightly=nightly)))
     if rows:
         sections.append(Section("ranking", _("下级排名"), [], ranking_table(rows)))
     return Dashboard(

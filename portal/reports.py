@@ -12,7 +12,8 @@
      move money inside the fund and are no income or expenditure of it.
    - the basic pension's government funding (finance's receipts of the basic-pension fund into the fiscal
      special account) and the pensions paid (payout movements, by fund) from the fund accounts' movements;
-   - the balance of each fund account (收入户, 支出户, 财政专户) at the month's end from its movements.
+   - the balance of each fund account (收入户, 支出户, 财政专户) at the month's end from the nightly
+     ``FundBalanceSummary`` rows, the very ones the dashboard shows, so the two never disagree.
    A township holds no fund: it has no set 4.
 5. 个人账户报表: accounts open at the month's end and their balance by component, from the ledger entries booked
    on or before the month's end; the month's credits and debits by entry kind. Grouped aggregates, one per
@@ -60,8 +61,8 @@ from funds.models import (
     LedgerEntry,
     MovementKind,
 )
-from portal.measures import CHILD_LEVEL, Measures, children, month_measures, require_region, trend
-from portal.models import ReportFile, ReportSet
+from portal.measures import CHILD_LEVEL, Measures, children, month_measures, month_summarized, require_region, trend
+from portal.models import FundBalanceSummary, ReportFile, ReportSet
 from portal.summaries import month_end, months_between
 
 audit = logging.getLogger("portal.audit")
@@ -264,18 +265,21 @@ def benefits_table(*, user, region: Region, month: dt.date) -> ReportTable:
 
 def held_pooling_regions(region: Region) -> list[PoolingRegion]:
     """The pooling regions every place of which lies in ``region`` (a city holds its counties' funds; a county its
-    own). A pooling region merged whole has no places left: it goes with the one it joined."""
+    own), for this report and the dashboard's fund section alike (two queries). Since the region is in the user's
+    scope, the user covers each of them. A pooling region merged whole has no places left: it goes with the one
+    it joined (its accounts still hold the money moved before the merger)."""
     prefix = region.scope_prefix
+    inside = Region.objects.filter(code__startswith=prefix, pooling_region__isnull=False).values("pooling_region")
     places: dict[int, list[str]] = defaultdict(list)
-    for pooling_region_id, code in Region.objects.filter(pooling_region__isnull=False).values_list(
-        "pooling_region_id", "code"
-    ):
-        places[pooling_region_id].append(code)
-    held = {pk for pk, codes in places.items() if all(code.startswith(prefix) for code in codes)}
-    merged = set(
-        PoolingRegion.objects.filter(merged_into_id__in=held).exclude(pk__in=places.keys()).values_list("pk", flat=True)
-    )
-    return list(PoolingRegion.objects.filter(pk__in=held | merged).order_by("code"))
+    pooling: dict[int, PoolingRegion] = {}
+    for place in Region.objects.filter(pooling_region__in=inside).select_related("pooling_region"):
+        places[place.pooling_region_id].append(place.code)
+        pooling[place.pooling_region_id] = place.pooling_region
+    held = [pooling[pk] for pk, codes in places.items() if all(code.startswith(prefix) for code in codes)]
+    if held:
+        with_places = Region.objects.filter(pooling_region__isnull=False).values("pooling_region")
+        held += PoolingRegion.objects.filter(merged_into__in=[p.pk for p in held]).exclude(pk__in=with_places)
+    return sorted(held, key=lambda item: item.code)
 
 
 # Ledger kinds → the income or expenditure line they belong to (reversals count in the kind they reverse).
@@ -375,14 +379,9 @@ def fund_figures(*, pooling_regions: Iterable[PoolingRegion], month: dt.date) ->
         figures[row["account__pooling_region"]].add(
             line, sign * money_total(row["month"]), sign * money_total(row["year"])
         )
-    balances = (
-        FundMovement.objects.filter(account__pooling_region__in=ids, booked_on__lte=last)
-        .values("account__pooling_region", "account__kind")
-        .annotate(total=Sum("amount"))
-        .order_by()
-    )
-    for row in balances:
-        figures[row["account__pooling_region"]].balances[row["account__kind"]] = money_total(row["total"])
+    # The month-end balances the dashboard shows: the nightly FundBalanceSummary rows, both funds per account.
+    for row in FundBalanceSummary.objects.filter(pooling_region__in=ids, month=first):
+        figures[row.pooling_region_id].balances[row.account_kind] += money_total(row.balance)
     return figures
 
 
@@ -689,7 +688,11 @@ def report_table(*, user, region: Region, month: dt.date, report_set: str) -> Re
         builder = BUILDERS[ReportSet(report_set)]
     except ValueError:
         raise DomainError(_("请选择要生成的报表。"), field="report_set") from None
-    return builder(user=user, region=region, month=month.replace(day=1))
+    month = month.replace(day=1)
+    if not month_summarized(month):
+        # Before its nightly run a month has no summaries: a report would keep zeros that are no real figures.
+        raise DomainError(_("本月数据尚未汇总（每晚汇总）"), field="month")
+    return builder(user=user, region=region, month=month)
 
 
 def report_file_name(region: Region, month: dt.date, report_set: str) -> str:

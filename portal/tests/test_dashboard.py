@@ -18,6 +18,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from agencies.models import Region, Role
@@ -27,7 +28,7 @@ from funds.fund_accounts import fund_balances, movement_post
 from funds.models import Fund, FundAccountKind, MovementKind
 from portal import dashboard as board
 from portal import measures
-from portal.models import MonthlySummary, Target
+from portal.models import MonthlySummary, SummaryRun, Target
 from portal.summaries import fund_balances_summarize
 
 pytestmark = pytest.mark.django_db
@@ -102,6 +103,8 @@ def world() -> World:
     )  # fmt: skip
     summary("320412102201", dt.date(2026, 3, 1), new_members=40, contribution_income=D("12000.00"))
     summary("320506101201", SEP, new_members=999, contribution_income=D("7777.77"))
+    for month in (SEP, OCT):  # the nightly runs that built them
+        SummaryRun.objects.create(month=month, finished_at=timezone.now())
     return World(fortune, unity, red_star, north, foreign)
 
 
@@ -276,10 +279,12 @@ def test_each_export_holds_the_numbers_of_the_page(client, world):
 def test_an_unknown_table_or_one_the_page_does_not_show_answers_404(client, world):
     agent = world.fortune.staff(Role.VILLAGE_AGENT)
     _client(client, agent)
-    assert _get(client, format="xlsx", table="nonsense").status_code == 404
-    assert _get(client, format="xlsx", table="ranking").status_code == 404  # a village ranks nothing below it
-    assert _get(client, format="xlsx", table="funds").status_code == 404  # no fund for a village agent
-    assert _get(client, format="xlsx", table="coverage").status_code == 200
+    assert _get(client, month="2026-10", format="xlsx", table="nonsense").status_code == 404
+    assert (
+        _get(client, month="2026-10", format="xlsx", table="ranking").status_code == 404
+    )  # a village ranks nothing below it
+    assert _get(client, month="2026-10", format="xlsx", table="funds").status_code == 404  # no fund for a village agent
+    assert _get(client, month="2026-10", format="xlsx", table="coverage").status_code == 200
 
 
 # --- targets -------------------------------------------------------------------------------------------------------
@@ -523,6 +528,8 @@ def _city_of(villages_per_township: int, townships: int, counties: int) -> Regio
                 if not MonthlySummary.objects.filter(region_code=line.village.code).exists():
                     summary(line.village.code, OCT, should_insure=100, insured=99, contribution_income=D("10.00"))
                     summary(line.village.code, SEP, should_insure=100, insured=98)
+                    if not SummaryRun.objects.filter(month=OCT).exists():
+                        SummaryRun.objects.create(month=OCT, finished_at=timezone.now())
                 Target.objects.get_or_create(
                     region=line.township, year=2026, defaults={"coverage_rate": D("0.98"), "set_by": _setter()}
                 )
@@ -550,7 +557,7 @@ def test_the_page_makes_the_same_few_queries_for_2_or_10_villages(client, django
     small = _city_of(villages_per_township=2, townships=1, counties=1)
     user = small.staff(Role.CITY_SUPERVISOR)
     _client(client, user)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(14):  # with whether the month is summarized and merged pooling regions
         assert _get(client, month="2026-10").status_code == 200
     few = _queries(client, user)
 
@@ -561,7 +568,49 @@ def test_the_page_makes_the_same_few_queries_for_2_or_10_villages(client, django
 
     # then: the same queries
     assert many == few
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(14):  # with whether the month is summarized and merged pooling regions
         response = _get(client, month="2026-10")
     assert len(response.context["board"].funds) == 5
     assert len(response.context["board"].children) == 5
+
+
+# --- a month the nightly run has not summarized yet ------------------------------------------------------------
+
+
+def test_a_month_not_summarized_yet_shows_no_figures_but_says_so(client, world):
+    # given: November has summaries rows left by an unfinished run only (no finished SummaryRun)
+    nov = dt.date(2026, 11, 1)
+    summary("320412101201", nov, should_insure=2000, insured=1970)
+    SummaryRun.objects.create(month=nov)  # started, never finished
+    user = world.fortune.staff(Role.CITY_SUPERVISOR)
+
+    # when
+    response = _get(_client(client, user), month="2026-11")
+
+    # then: the notice, no cards, no tables, no charts (never a page of zeros)
+    page = response.context["board"]
+    assert page.summarized is False
+    assert (page.cards, page.sections, page.funds) == ([], [], [])
+    html = response.content.decode()
+    assert "本月数据尚未汇总（每晚汇总）" in html
+    assert 'id="dash-cards"' not in html and "data-chart" not in html and "dash-data" not in html
+    assert _get(client, month="2026-11", format="xlsx", table="coverage").status_code == 404
+    # and October, summarized, still shows its figures
+    october = _get(client, month="2026-10").context["board"]
+    assert october.summarized is True and october.cards
+
+
+def test_the_running_months_fund_balances_are_labelled_as_of_the_last_nightly_run(funds):
+    # given: November 2026 is the running month and last night's run summarized it
+    nov = dt.date(2026, 11, 1)
+    fund_balances_summarize(month=nov, today=dt.date(2026, 11, 19))
+    SummaryRun.objects.create(month=nov, finished_at=timezone.now())
+    user = funds.fortune.staff(Role.CITY_SUPERVISOR)
+
+    # when
+    running = board.dashboard(user=user, region=funds.fortune.city, month=nov, today=dt.date(2026, 11, 20))
+    past = board.dashboard(user=user, region=funds.fortune.city, month=OCT, today=dt.date(2026, 11, 20))
+
+    # then: the running month says whose figures they are; a past month its own end
+    assert running.table("funds").note.startswith("截至最近一次夜间汇总，")
+    assert past.table("funds").note.startswith("截至2026-10-31，")

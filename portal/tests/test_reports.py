@@ -12,6 +12,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.http import Http404
 from django.urls import reverse
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from agencies.errors import DomainError, NotPermitted
@@ -21,8 +22,9 @@ from enrollment.tests.factories import make_person
 from funds.fund_accounts import FINANCE, movement_post
 from funds.models import Component, EntryKind, Fund, FundAccountKind, IndividualAccount, LedgerEntry, MovementKind
 from funds.services import Posting, account_open, ledger_post, ledger_reverse
-from portal import measures, reports
-from portal.models import MonthlySummary, ReportFile, ReportSet
+from portal import dashboard, measures, reports
+from portal.models import FundBalanceSummary, MonthlySummary, ReportFile, ReportSet, SummaryRun
+from portal.summaries import fund_balances_summarize
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +45,8 @@ def places():
     township_2 = RegionFactory(code="320412102000", name="二镇", level=RegionLevel.TOWNSHIP, parent=line.county)
     village_3 = RegionFactory(code="320412102201", name="三村", level=RegionLevel.VILLAGE, parent=township_2)
     foreign = region_line(county="320411")
+    # March 2025 was summarized by its nightly run (the reports refuse a month that was not)
+    SummaryRun.objects.create(month=MARCH, finished_at=timezone.now())
     return {
         "line": line,
         "village_2": village_2,
@@ -354,6 +358,8 @@ def books(places):
     f = account_open(person=make_person(foreign.village, name="境外戊"), opened_on=day(2025, 1, 1))
     post(f, Component.PERSONAL, EntryKind.CONTRIBUTION, "777", day(2025, 3, 5), "f1")
     move(foreign.pooling_region, exp, bp, MovementKind.PAYOUT, "-1234", day(2025, 3, 20), "f2")
+    # the nightly run's balances at March's end, which the report and the dashboard read
+    fund_balances_summarize(month=MARCH, today=TODAY)
     return places
 
 
@@ -695,3 +701,77 @@ def test_a_district_within_a_citys_pooling_region_has_no_fund_report(summaries):
         actor=line.staff(Role.CITY_SUPERVISOR), region=line.city, month=MARCH, report_set=ReportSet.FUND
     )
     assert rows_of(fund)[0][2][2:] == ("市本级", None)
+
+
+# --- a month not summarized; the fund balances the dashboard shows --------------------------------------------------
+
+
+def test_a_month_not_summarized_is_refused_and_nothing_is_kept(summaries):
+    # given: April 2025 has a summary row, but its nightly run never finished
+    line = summaries["line"]
+    april = dt.date(2025, 4, 1)
+    summary(line.village.code, april, insured=100, should_insure=110)
+    SummaryRun.objects.create(month=april)
+    clerk = line.staff(Role.COUNTY_CLERK)
+
+    # when / then: refused next to the month, for one set and for all five, and no zeros kept
+    with pytest.raises(DomainError) as refused:
+        reports.report_produce(
+            actor=clerk, region=line.county, month=april, report_set=ReportSet.ENROLMENT, today=TODAY
+        )
+    assert (refused.value.message, refused.value.field) == ("本月数据尚未汇总（每晚汇总）", "month")
+    with pytest.raises(DomainError):
+        reports.report_produce_all(actor=clerk, region=line.county, month=april, today=TODAY)
+    assert not ReportFile.objects.exists()
+    # while March, summarized, is produced
+    assert reports.report_produce(
+        actor=clerk, region=line.county, month=MARCH, report_set=ReportSet.ENROLMENT, today=TODAY
+    )
+
+
+def test_the_fund_reports_balances_are_the_dashboards(books):
+    # given: the nightly balances of March were kept, then a late correction was booked on 31 March
+    line = books["line"]
+    move(
+        line.pooling_region, FundAccountKind.INCOME, Fund.INDIVIDUAL_ACCOUNT, MovementKind.DEDUCTION, "40",
+        dt.date(2025, 3, 31), "late",
+    )  # fmt: skip
+    supervisor = line.staff(Role.CITY_SUPERVISOR)
+
+    # when
+    kept = reports.report_produce(actor=supervisor, region=line.county, month=MARCH, report_set=ReportSet.FUND)
+    page = dashboard.dashboard(user=supervisor, region=line.county, month=MARCH, today=TODAY)
+
+    # then: both show the 收入户 as the nightly run left it (500, not yet 540), account by account
+    lines = {label: num(values[0]) for label, values in fund_lines(kept).items()}
+    [block] = page.funds
+    assert lines["收入户"] == block.of(FundAccountKind.INCOME).total == D("500")
+    assert lines["支出户"] == block.of(FundAccountKind.EXPENDITURE).total == D("1400")
+    assert lines["财政专户"] == block.of(FundAccountKind.FISCAL).total == D("6160")
+    assert lines["四、期末基金专户余额"] == block.total == D("8060")
+
+
+def test_a_pooling_region_merged_whole_is_held_by_the_report_and_the_dashboard_alike(books):
+    # given: 320411's pooling region merged into 320412's, its places moved over; its accounts keep their money
+    line, foreign = books["line"], books["foreign"]
+    old = foreign.pooling_region
+    old.merged_into = line.pooling_region
+    old.save()
+    for place in (foreign.county, foreign.township, foreign.village):
+        if place.pooling_region_id == old.pk:
+            place.pooling_region = line.pooling_region
+            place.save()
+    assert FundBalanceSummary.objects.filter(pooling_region=old, month=MARCH).exists()
+    supervisor = line.staff(Role.CITY_SUPERVISOR)
+
+    # when
+    held = reports.held_pooling_regions(line.city)
+    page = dashboard.dashboard(user=supervisor, region=line.city, month=MARCH, today=TODAY)
+
+    # then: the merged one is held by the city in both, with its balance (-1,234 on the expenditure account)
+    assert old in held and line.pooling_region in held
+    assert [block.pooling_region for block in page.funds] == held
+    merged = next(block for block in page.funds if block.pooling_region == old)
+    assert merged.of(FundAccountKind.EXPENDITURE).total == D("-1234")
+    # and the county alone does not hold 320411's old places
+    assert old not in reports.held_pooling_regions(foreign.county)

@@ -19,7 +19,8 @@ from agencies.tests.factories import region_line
 from funds.fund_accounts import movement_post
 from funds.models import Fund, FundAccountKind, MovementKind
 from portal.dashboard import add_months
-from portal.models import MonthlySummary, Target
+from portal.models import MonthlySummary, SummaryRun, Target
+from portal.summaries import fund_balances_summarize
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -137,6 +138,9 @@ def supervisor():
             idempotency_key=f"browser-dashboard:{county}",
         )
     MonthlySummary.objects.bulk_create(rows)
+    # The nightly run: the month is summarized and the balances are read from FundBalanceSummary, as in production.
+    fund_balances_summarize(month=running)
+    SummaryRun.objects.create(month=running, finished_at=timezone.now())
     user = line.staff(Role.CITY_SUPERVISOR, username="changzhou_supervisor")
     wujin = line.city.children.get(code="320412000000")
     Target.objects.create(region=wujin, year=running.year, new_members=60, coverage_rate=Decimal("0.98"), set_by=user)
@@ -204,6 +208,8 @@ def test_a_city_supervisor_reads_the_dashboard_and_drills_down_to_a_county(page,
     expect(page.locator("#table-coverage tbody tr")).to_have_count(2)
     expect(page.locator("#table-ranking tbody tr")).to_have_count(2)
     expect(page.locator("#table-funds tbody tr")).to_have_count(8)  # two pooling regions, three accounts and a total
+    # 新北区's fiscal account holds 251,000.00 of basic pension (the 250,000 + 1 × 1,000 posted above)
+    expect(page.locator("#table-funds tbody")).to_contain_text("251,000.00")
     assert "format=xlsx" in page.locator("#export-coverage").get_attribute("href")
     scripts = page.evaluate("() => Array.from(document.scripts).map((s) => s.src).filter(Boolean)")
     assert all(src.startswith(page.url.split("/dashboard")[0]) for src in scripts), scripts  # nothing from a CDN

@@ -102,7 +102,7 @@ def test_bench_dashboard_loads_a_city_summarises_it_and_times_every_page():
     assert not InsuredPerson.objects.filter(birth_date__lte=sixty, contributions__isnull=False).exists()
     month = today.replace(day=1)
     in_payment = Award.objects.filter(start_month__lte=month).filter(
-        Q(paid_until__isnull=True) | Q(paid_until__gte=month)
+        Q(paid_until__isnull=True) | Q(paid_until__gt=month)
     )
     lines = PayrollLine.objects.filter(run__month=month)
     assert lines.count() == in_payment.count() > 0

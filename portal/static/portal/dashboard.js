@@ -163,6 +163,10 @@
     // Drill down from a bar of the children's charts, like the links in the table.
     if (el.getAttribute("data-chart") === "coverage" || el.getAttribute("data-chart") === "renewal") {
       chart.on("click", function (params) {
+        // A click on a markLine (the target or the region's own line) carries a dataIndex too: only bars drill.
+        if (params.componentType !== "series") {
+          return;
+        }
         var href = places.links[params.dataIndex];
         if (href) {
           window.location.href = href;

@@ -25,7 +25,15 @@ from agencies.permissions import Action, require
 from agencies.scope import code_in_scope, scope_prefix
 from archives.selectors import register_rows, register_summary
 from contributions import policy as rules
-from portal.measures import ERROR_RATE_LIMIT, PAYOUT_RATE_TARGET, Measures, rate, require_region, trend
+from portal.measures import (
+    ERROR_RATE_LIMIT,
+    PAYOUT_RATE_TARGET,
+    Measures,
+    month_summarized,
+    rate,
+    require_region,
+    trend,
+)
 from portal.models import AssessmentEntry
 from portal.summaries import month_start
 from portal.targets import check_year
@@ -125,6 +133,7 @@ class Assessment:
     month: dt.date
     items: list[ItemScore]
     measures: Measures  # the month's
+    summarized: bool = True  # False: no nightly run has finished for the month, its measures are no real zeros
 
     @property
     def points(self) -> Decimal:
@@ -194,11 +203,15 @@ def _measured(key: str, *, month: Measures, ytd: dict[str, int], archives: dict[
 
 
 _YTD = ("payroll_lines", "payroll_paid", "applications", "applications_returned")
+# Read from the register itself, not from the nightly summaries: scored whether the month is summarized or not.
+LIVE_ITEMS = ("archives",)
+NOT_SUMMARIZED = "本月数据尚未汇总（每晚汇总），本项暂不得分"
 
 
 def assessment(*, user, region: Region, year: int, month: dt.date) -> Assessment:
     """The region's assessment for the year as of ``month`` (404 outside the user's scope): one query for the
-    months' measures, one for the archive register's counts, one for the inspector's entries."""
+    months' measures, one for the archive register's counts, one for the inspector's entries, one for whether the
+    month is summarized (if not, the items read from the summaries earn nothing)."""
     require_region(user=user, region=region)
     if region.level not in ASSESSED_LEVELS:
         raise DomainError("示范点评估针对县级经办机构、乡镇社保所和村代办点，请选择县、乡镇或村。", code="wrong_level")
@@ -211,11 +224,16 @@ def assessment(*, user, region: Region, year: int, month: dt.date) -> Assessment
     ytd = {name: sum(getattr(m, name) for m in months) for name in _YTD}
     archives = register_summary(register_rows(user=user, region=region, year=year))
     entries = {e.item: e for e in AssessmentEntry.objects.filter(region=region, year=year).select_related("entered_by")}
+    # Before the month's nightly run its summaries are missing, and missing is no "nothing to fall short on".
+    summarized = month_summarized(month)
     items = []
     for key, points in TABLE[region.level]:
         if key in MEASURED:
             label, standard = MEASURED[key]
-            met, value, note = _measured(key, month=this_month, ytd=ytd, archives=archives)
+            if summarized or key in LIVE_ITEMS:
+                met, value, note = _measured(key, month=this_month, ytd=ytd, archives=archives)
+            else:
+                met, value, note = False, "—", NOT_SUMMARIZED
             items.append(
                 ItemScore(
                     key=key,
@@ -243,7 +261,7 @@ def assessment(*, user, region: Region, year: int, month: dt.date) -> Assessment
                     entry=entry,
                 )
             )
-    return Assessment(region=region, year=year, month=month, items=items, measures=this_month)
+    return Assessment(region=region, year=year, month=month, items=items, measures=this_month, summarized=summarized)
 
 
 def _score(raw, points: int) -> Decimal:

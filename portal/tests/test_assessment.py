@@ -6,13 +6,14 @@ from decimal import Decimal
 
 import pytest
 from django.http import Http404
+from django.utils import timezone
 
 from agencies.errors import DomainError, NotPermitted
 from agencies.models import RegionLevel, Role
 from agencies.tests.factories import RegionFactory, region_line
 from archives.tests.factories import make_item
 from portal import assessment as scoring
-from portal.models import AssessmentEntry, MonthlySummary
+from portal.models import AssessmentEntry, MonthlySummary, SummaryRun
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,10 @@ def line():
 
 
 def summary(code: str, month: int, **figures) -> MonthlySummary:
-    return MonthlySummary.objects.create(region_code=code, month=dt.date(YEAR, month, 1), **figures)
+    """A village's figures for a month, and the finished nightly run that built them."""
+    first = dt.date(YEAR, month, 1)
+    SummaryRun.objects.get_or_create(month=first, defaults={"finished_at": timezone.now()})
+    return MonthlySummary.objects.create(region_code=code, month=first, **figures)
 
 
 def scores(result) -> dict[str, Decimal | None]:
@@ -188,6 +192,31 @@ def test_an_assessment_reads_a_constant_number_of_queries(line, django_assert_ma
     for month in range(1, 13):
         summary(line.village.code, month, insured=10, should_insure=10)
     supervisor = line.staff(Role.CITY_SUPERVISOR)
-    with django_assert_max_num_queries(5):  # the months, the register's counts, the entries (and the user's agency)
+    # the months, whether the month is summarized, the register's counts, the entries (and the user's agency)
+    with django_assert_max_num_queries(6):
         result = scoring.assessment(user=supervisor, region=line.township, year=YEAR, month=dt.date(YEAR, 12, 1))
     assert scores(result)["coverage"] == 20
+
+
+def test_a_month_not_summarized_awards_no_points_for_what_the_summaries_measure(line):
+    # given: a village that met every standard in January; February's nightly run has not finished yet
+    summary(line.village.code, 1, insured=98, should_insure=100, renewal_due_old=5, renewal_paid_old=5)
+    SummaryRun.objects.create(month=dt.date(YEAR, 2, 1))  # started, not finished
+    supervisor = line.staff(Role.CITY_SUPERVISOR)
+    scoring.assessment_entry_set(actor=supervisor, region=line.village, year=YEAR, item="window", score=10)
+    scoring.assessment_entry_set(actor=supervisor, region=line.village, year=YEAR, item="rules_on_wall", score="10")
+
+    # when: assessed as of February
+    result = scoring.assessment(user=supervisor, region=line.village, year=YEAR, month=dt.date(YEAR, 2, 1))
+
+    # then: the summaries' items earn nothing and say why; the register's (nothing filed) and the inspector's count
+    assert result.summarized is False
+    assert scores(result) == {
+        "coverage": 0, "renewal_old": 0, "renewal_young": 0, "payout": 0, "error_rate": 0, "archives": 10,
+        "window": 10, "rules_on_wall": 10,
+    }  # fmt: skip
+    assert result.total == D(30) and not result.passed
+    coverage = next(item for item in result.items if item.key == "coverage")
+    assert coverage.note == "本月数据尚未汇总（每晚汇总），本项暂不得分" and coverage.value == "—"
+    # and January, summarized, still passes with 100
+    assert scoring.assessment(user=supervisor, region=line.village, year=YEAR, month=dt.date(YEAR, 1, 1)).total == 100

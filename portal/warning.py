@@ -274,23 +274,82 @@ class YearProjection:
         return self.recipients_start - self.ending + self.new_recipients
 
 
-def _income(pooling_region: PoolingRegion, on: dt.date) -> tuple[Decimal, Decimal]:
-    """(personal contributions banked, finance's money received) over the twelve months to ``on``, both funds."""
+def _incomes(ids: list[int], on: dt.date) -> dict[int, tuple[Decimal, Decimal]]:
+    """Per region (by id), (personal contributions banked, finance's money received) over the twelve months to
+    ``on``, both funds: one query grouped by region and account however many regions."""
     banked = Q(account__kind=FundAccountKind.INCOME, kind__in=[MovementKind.DEDUCTION, MovementKind.COUNTER])
     from_finance = Q(account__kind=FundAccountKind.FISCAL, kind=MovementKind.TRANSFER_IN, counterpart=FINANCE)
-    sums = dict(
-        FundMovement.objects.filter(
+    sums: dict[tuple[int, str], Decimal] = {
+        (region_id, kind): total
+        for region_id, kind, total in FundMovement.objects.filter(
             banked | from_finance,
-            account__pooling_region=pooling_region,
+            account__pooling_region__in=ids,
             booked_on__gt=add_years(on, -1),
             booked_on__lte=on,
         )
-        .values("account__kind")
+        .values("account__pooling_region", "account__kind")
         .annotate(total=Sum("amount"))
         .order_by()
-        .values_list("account__kind", "total")
-    )
-    return money_total(sums.get(FundAccountKind.INCOME)), money_total(sums.get(FundAccountKind.FISCAL))
+        .values_list("account__pooling_region", "account__kind", "total")
+    }
+    return {
+        region_id: (
+            money_total(sums.get((region_id, FundAccountKind.INCOME))),
+            money_total(sums.get((region_id, FundAccountKind.FISCAL))),
+        )
+        for region_id in ids
+    }
+
+
+def _income(pooling_region: PoolingRegion, on: dt.date) -> tuple[Decimal, Decimal]:
+    """(personal contributions banked, finance's money received) over the twelve months to ``on``, both funds."""
+    return _incomes([pooling_region.pk], on)[pooling_region.pk]
+
+
+def _interest_rates(ids: list[int]) -> dict[int, InterestRate]:
+    """Each region's latest bookkeeping rate (by region id; none for a region without one), in one query."""
+    latest = Window(RowNumber(), partition_by=[F("pooling_region")], order_by=F("year").desc())
+    return {
+        rate.pooling_region_id: rate
+        for rate in InterestRate.objects.filter(pooling_region__in=ids).annotate(latest=latest).filter(latest=1)
+    }
+
+
+def _rules(ids: list[int], today: dt.date) -> dict[int, tuple[int, int]]:
+    """Each region's (pension age, minimum years) in force on ``today``, the defaults where it has no pension
+    parameters yet, in one query."""
+    latest = Window(RowNumber(), partition_by=[F("pooling_region")], order_by=F("valid_from").desc())
+    found = {
+        region_id: (age, years)
+        for region_id, age, years in PensionParameters.objects.filter(pooling_region__in=ids, valid_from__lte=today)
+        .annotate(latest=latest)
+        .filter(latest=1)
+        .values_list("pooling_region", "pension_age", "minimum_years")
+    }
+    return {region_id: found.get(region_id, (PENSION_AGE, MINIMUM_YEARS)) for region_id in ids}
+
+
+def _pension_rules(pooling_region: PoolingRegion, today: dt.date) -> tuple[int, int]:
+    return _rules([pooling_region.pk], today)[pooling_region.pk]
+
+
+def _stored_cohorts(rules: dict[int, tuple[int, int]], *, this_year: int, years: int) -> dict[int, dict[int, int]]:
+    """The nightly counts (``cohorts_refresh``) of the regions whose counts cover every year asked under the rules
+    in force, in one query; a region missing a year is left out (the caller counts it live)."""
+    rows: dict[int, dict[int, int]] = {region_id: {} for region_id in rules}
+    for region_id, age, minimum, year, persons in RetirementCohort.objects.filter(
+        pooling_region__in=list(rules),
+        counted_in=this_year,
+        year__gt=this_year,
+        year__lte=this_year + years,
+    ).values_list("pooling_region", "pension_age", "minimum_years", "year", "persons"):
+        if rules[region_id] == (age, minimum):
+            rows[region_id][year] = persons
+    return {
+        region_id: {year: persons for year, persons in stored.items() if persons}
+        for region_id, stored in rows.items()
+        if len(stored) == years
+    }
 
 
 def _new_recipients(
@@ -298,32 +357,12 @@ def _new_recipients(
 ) -> dict[int, int]:
     """Per coming year, those reaching the pension age with enough years: the nightly count when it covers the
     years asked (``cohorts_refresh``), else counted now from the register."""
-    stored = dict(
-        RetirementCohort.objects.filter(
-            pooling_region=pooling_region,
-            counted_in=this_year,
-            pension_age=pension_age,
-            minimum_years=minimum_years,
-            year__gt=this_year,
-            year__lte=this_year + years,
-        ).values_list("year", "persons")
-    )
-    if len(stored) == years:
-        return {year: persons for year, persons in stored.items() if persons}
+    stored = _stored_cohorts({pooling_region.pk: (pension_age, minimum_years)}, this_year=this_year, years=years)
+    if pooling_region.pk in stored:
+        return stored[pooling_region.pk]
     return _count_new_recipients(
         pooling_region, this_year=this_year, years=years, pension_age=pension_age, minimum_years=minimum_years
     )
-
-
-def _pension_rules(pooling_region: PoolingRegion, today: dt.date) -> tuple[int, int]:
-    parameters = (
-        PensionParameters.objects.filter(pooling_region=pooling_region, valid_from__lte=today)
-        .order_by("-valid_from")
-        .first()
-    )
-    if parameters is None:
-        return PENSION_AGE, MINIMUM_YEARS
-    return parameters.pension_age, parameters.minimum_years
 
 
 def cohorts_refresh(*, today: dt.date | None = None, years: int = DEFAULT_YEARS) -> int:
@@ -331,8 +370,10 @@ def cohorts_refresh(*, today: dt.date | None = None, years: int = DEFAULT_YEARS)
     told from one never counted). Each region is replaced in one transaction; a rerun gives the same rows."""
     today = today or timezone.localdate()
     written = 0
-    for pooling_region in PoolingRegion.objects.filter(regions__isnull=False).distinct().order_by("code"):
-        pension_age, minimum_years = _pension_rules(pooling_region, today)
+    regions = list(PoolingRegion.objects.filter(regions__isnull=False).distinct().order_by("code"))
+    rules = _rules([region.pk for region in regions], today)
+    for pooling_region in regions:
+        pension_age, minimum_years = rules[pooling_region.pk]
         counts = _count_new_recipients(
             pooling_region, this_year=today.year, years=years, pension_age=pension_age, minimum_years=minimum_years
         )
@@ -388,6 +429,53 @@ def _count_new_recipients(
     return counts
 
 
+def projection_bases(
+    *,
+    regions: list[PoolingRegion],
+    years: int = DEFAULT_YEARS,
+    today: dt.date | None = None,
+    positions: dict[int, FundPosition] | None = None,
+) -> dict[int, ProjectionBasis]:
+    """Each region's basis (by id) in a constant number of queries however many regions (income, interest rates,
+    pension parameters and stored cohorts each read once for all), but for a region whose cohorts were not
+    counted last night, counted now from the register. The caller has read the regions through the scope."""
+    today = today or timezone.localdate()
+    if not regions:
+        return {}
+    ids = [region.pk for region in regions]
+    positions = positions if positions is not None else fund_positions(regions=regions, on=today)
+    incomes = _incomes(ids, today)
+    rates = _interest_rates(ids)
+    rules = _rules(ids, today)
+    stored = _stored_cohorts(rules, this_year=today.year, years=years)
+    bases = {}
+    for region in regions:
+        position, interest = positions[region.pk], rates.get(region.pk)
+        contributions, government = incomes[region.pk]
+        pension_age, minimum_years = rules[region.pk]
+        cohorts = stored.get(region.pk)
+        if cohorts is None:
+            cohorts = _count_new_recipients(
+                region, this_year=today.year, years=years, pension_age=pension_age, minimum_years=minimum_years
+            )
+        bases[region.pk] = ProjectionBasis(
+            pooling_region=region,
+            on=today,
+            balance=position.balance,
+            monthly_payout=position.monthly_payout,
+            recipients=position.recipients,
+            contributions=contributions,
+            government=government,
+            interest_rate=interest.rate if interest is not None else Decimal(0),
+            interest_year=interest.year if interest is not None else None,
+            end_rate=AWARD_END_RATE,
+            pension_age=pension_age,
+            minimum_years=minimum_years,
+            new_recipients=cohorts,
+        )
+    return bases
+
+
 def projection_basis(
     *,
     pooling_region: PoolingRegion,
@@ -397,30 +485,9 @@ def projection_basis(
 ) -> ProjectionBasis:
     today = today or timezone.localdate()
     position = position or fund_position(pooling_region=pooling_region, on=today)
-    contributions, government = _income(pooling_region, today)
-    interest = InterestRate.objects.filter(pooling_region=pooling_region).order_by("-year").first()
-    pension_age, minimum_years = _pension_rules(pooling_region, today)
-    return ProjectionBasis(
-        pooling_region=pooling_region,
-        on=today,
-        balance=position.balance,
-        monthly_payout=position.monthly_payout,
-        recipients=position.recipients,
-        contributions=contributions,
-        government=government,
-        interest_rate=interest.rate if interest is not None else Decimal(0),
-        interest_year=interest.year if interest is not None else None,
-        end_rate=AWARD_END_RATE,
-        pension_age=pension_age,
-        minimum_years=minimum_years,
-        new_recipients=_new_recipients(
-            pooling_region,
-            this_year=today.year,
-            years=years,
-            pension_age=pension_age,
-            minimum_years=minimum_years,
-        ),
-    )
+    return projection_bases(
+        regions=[pooling_region], years=years, today=today, positions={pooling_region.pk: position}
+    )[pooling_region.pk]
 
 
 def project(basis: ProjectionBasis, years: int = DEFAULT_YEARS) -> list[YearProjection]:
@@ -589,11 +656,20 @@ def overview(*, user, today: dt.date | None = None, project_also: PoolingRegion 
             "pooling_region", "threshold_months"
         )
     )
+    # The projection of every region with a threshold is read in one pass (a constant number of queries).
+    projected = [region for region in regions if region.pk in thresholds or region == project_also]
+    bases = projection_bases(regions=projected, today=today, positions=positions)
     rows = []
     for region in regions:
         view = None
-        if region.pk in thresholds or region == project_also:
-            view = outlook(pooling_region=region, today=today, position=positions[region.pk])
+        if region.pk in bases:
+            basis = bases[region.pk]
+            view = Outlook(
+                position=positions[region.pk],
+                basis=basis,
+                years=project(basis, DEFAULT_YEARS),
+                threshold=thresholds.get(region.pk),
+            )
         rows.append(OverviewRow(position=positions[region.pk], threshold=thresholds.get(region.pk), outlook=view))
     return rows
 
@@ -624,6 +700,7 @@ __all__ = [
     "project",
     "projection",
     "projection_basis",
+    "projection_bases",
     "regions_of",
     "warnings",
 ]

@@ -325,6 +325,86 @@ def test_positions_of_several_regions_come_in_two_queries(line, django_assert_nu
     )
 
 
+MARCH = dt.date(2025, 3, 1)
+
+
+def funded_elsewhere(county: str, *, government: str, rate: str):
+    """Another pooling region of the same city: ``government`` from finance this March (its whole
+    balance and its income), one confirmed month paying 1,000.00 to 10 recipients, ``rate`` for 2025."""
+    other = region_line(county=county)
+    book(other, FundAccountKind.FISCAL, Fund.BASIC_PENSION, MovementKind.TRANSFER_IN, government, MARCH, FINANCE)
+    payroll(other, dt.date(2025, 6, 1), "1000.00", recipients=10)
+    InterestRate.objects.create(pooling_region=other.pooling_region, year=2025, rate=D(rate))
+    return other
+
+
+def test_the_overview_reads_as_many_queries_for_five_regions_with_a_threshold_as_for_one(
+    line, django_assert_max_num_queries
+):
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from benefits.tests.factories import make_parameters
+
+    # given: six pooling regions in the city (320411 holds a person only), one of them with pension parameters
+    # of its own (a later row in force, and one not yet); their coming retirements counted last night; a
+    # threshold for one region only
+    funded_region(line)
+    others = [
+        funded_elsewhere("320413", government="3000.00", rate="0.01000"),
+        funded_elsewhere("320481", government="4000.00", rate="0.03000"),
+        funded_elsewhere("320482", government="5000.00", rate="0.01750"),
+        funded_elsewhere("320483", government="6000.00", rate="0.02500"),
+    ]
+    make_parameters(others[1], valid_from=dt.date(2024, 1, 1), minimum_years="15")
+    make_parameters(others[1], valid_from=dt.date(2025, 1, 1), minimum_years="16")
+    make_parameters(others[1], valid_from=dt.date(2025, 7, 1), minimum_years="20")
+    warning.cohorts_refresh(today=TODAY)
+    threshold(line, "15")
+    supervisor = line.staff(Role.CITY_SUPERVISOR)
+    with CaptureQueriesContext(connection) as one:
+        warning.overview(user=get_user_model().objects.get(pk=supervisor.pk), today=TODAY)
+
+    # when: the four others get a threshold too
+    for other in others:
+        threshold(other, "100")
+    with django_assert_max_num_queries(len(one)):
+        rows = warning.overview(user=get_user_model().objects.get(pk=supervisor.pk), today=TODAY)
+
+    # then: no more queries, and each region keeps its own figures
+    by_code = {row.pooling_region.code: row for row in rows}
+    assert [code for code, row in by_code.items() if row.outlook] == ["320412", "320413", "320481", "320482", "320483"]
+    mine = by_code["320412"].outlook
+    assert (mine.basis.income, mine.basis.interest_rate, mine.basis.new_recipients) == (
+        D("121360.00"),
+        D("0.02000"),
+        {2026: 2, 2027: 1},
+    )
+    assert [(y.year, y.closing, y.months_covered) for y in mine.years[:2]] == [
+        (2026, D("151360.00"), D("14.7")),
+        (2027, D("149747.20"), D("14.2")),
+    ]
+    assert [
+        (
+            code,
+            by_code[code].outlook.basis.government,
+            by_code[code].outlook.basis.interest_rate,
+            by_code[code].outlook.position.months_covered,
+            (by_code[code].outlook.basis.pension_age, by_code[code].outlook.basis.minimum_years),
+        )
+        for code in ("320413", "320481", "320482", "320483")
+    ] == [
+        ("320413", D("3000.00"), D("0.01000"), D("3.0"), (60, 15)),
+        ("320481", D("4000.00"), D("0.03000"), D("4.0"), (60, 16)),
+        ("320482", D("5000.00"), D("0.01750"), D("5.0"), (60, 15)),
+        ("320483", D("6000.00"), D("0.02500"), D("6.0"), (60, 15)),
+    ]
+    # 320413 in 2026: 10 recipients at 100.00, 0.4 → none stops: payout 12,000.00; interest 3,000 × 1% = 30.00;
+    # closing 3,000 + 3,000 + 30 − 12,000 = −5,970.00, below the threshold of 100 months
+    assert (by_code["320413"].outlook.years[0].closing, by_code["320413"].outlook.warned) == (D("-5970.00"), True)
+
+
 def test_the_nightly_count_of_coming_retirements_is_what_the_projection_reads(line):
     from portal.models import RetirementCohort
 

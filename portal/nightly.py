@@ -10,8 +10,9 @@
   worker or a queue) are settled: the settlement resumes after its last committed chunk.
 - A merger's test-load or import with no progress for half an hour is run again (``migration.tasks``).
 - Last, the village-month summaries the dashboards and reports read (``portal.summaries``) are rebuilt for the
-  month of ``on_date`` and the one before, so they include whatever the night settled and swept. A month is
-  replaced whole, so a rerun writes the same rows.
+  month of ``on_date`` and the one before (and the next one when ``on_date`` is a month's last day: the run is
+  after midnight, so the new month is open all day), so they include whatever the night settled and swept. A
+  month is replaced whole, so a rerun writes the same rows.
 
 ``on_date`` is the business day the night closes: the Celery task and ``manage.py run_nightly`` default to
 yesterday, so the run at 01:30 on 1 January settles the year that ended at midnight with all of its
@@ -235,7 +236,7 @@ def _sweep_income(report: NightlyReport, *, on_date: dt.date, progress: NightlyP
 
 
 def _summaries(report: NightlyReport, *, on_date: dt.date, progress: NightlyProgress | None) -> None:
-    """The summaries of the month of ``on_date`` and the one before, each counted as of ``on_date``."""
+    """The summaries of ``nightly_months(on_date)``, each counted as of ``on_date``."""
     for month in nightly_months(on_date):
         step = f"月度汇总 {month:%Y年%m月}"
         try:
@@ -247,12 +248,16 @@ def _summaries(report: NightlyReport, *, on_date: dt.date, progress: NightlyProg
         report.summaries.append(SummaryResult(month=run.month, villages=run.villages, seconds=run.seconds or 0.0))
         if progress is not None:
             progress(step, run.villages, run.villages)
-    try:
-        # The fund projection's coming retirements, counted once a night instead of on every page.
-        cohorts_refresh(today=on_date)
-    except Exception as error:
-        logger.exception("nightly retirement cohorts failed")
-        report.failures.append(f"基金预测人数：{getattr(error, 'message', None) or f'{type(error).__name__}: {error}'}")
+    # The fund projection's coming retirements, counted once a night instead of on every page; on 31 December
+    # for the new year too, which begins before the next night's run.
+    tomorrow = on_date + dt.timedelta(days=1)
+    for day in [on_date] if tomorrow.year == on_date.year else [on_date, tomorrow]:
+        try:
+            cohorts_refresh(today=day)
+        except Exception as error:
+            logger.exception("nightly retirement cohorts failed")
+            message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+            report.failures.append(f"基金预测人数：{message}")
 
 
 # A result file accepted this long ago and still processing lost its task (a worker died, Redis was flushed).

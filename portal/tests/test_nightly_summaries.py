@@ -15,8 +15,8 @@ from django.core.management import CommandError, call_command
 from agencies.tests.factories import region_line
 from contributions.models import Channel, Contribution
 from enrollment.tests.factories import make_person
-from portal import nightly as nightly_module
-from portal.models import MonthlySummary, SummaryRun
+from portal.measures import month_summarized
+from portal.models import MonthlySummary, RetirementCohort, SummaryRun
 from portal.nightly import run_nightly
 from portal.tasks import nightly
 
@@ -111,22 +111,45 @@ def test_the_next_night_moves_on(villages):
 
 
 def test_a_failed_month_is_recorded_and_the_other_still_rebuilt(villages, monkeypatch):
-    real = nightly_module.summarize_month
+    # given last night's rows, and a November payment since
+    run_nightly(on_date=MONDAY)
+    before = table()
+    paid(make_person(villages[0].village, name="补缴", enrolled_on=dt.date(2026, 1, 5)), dt.date(2026, 11, 20), "100")
+    # and November's rebuild failing after its old rows were deleted
+    real = MonthlySummary.objects.bulk_create
 
-    def summarize_month(*, month, today=None):
-        if month == NOVEMBER:
+    def bulk_create(rows, **options):
+        if rows and rows[0].month == NOVEMBER:
             raise RuntimeError("disk full")
-        return real(month=month, today=today)
+        return real(rows, **options)
 
-    monkeypatch.setattr(nightly_module, "summarize_month", summarize_month)
+    monkeypatch.setattr(MonthlySummary.objects, "bulk_create", bulk_create)
 
+    # when the night runs again
     report = run_nightly(on_date=MONDAY)
 
+    # then November keeps its old rows whole, December is rebuilt, and the failure is reported
     assert not report.ok
     assert report.failures == ["月度汇总 2026年11月：RuntimeError: disk full"]
     assert [s.month for s in report.summaries] == [DECEMBER]
-    assert set(MonthlySummary.objects.values_list("month", flat=True)) == {DECEMBER}
+    assert [row for row in table() if row[0] == NOVEMBER] == [row for row in before if row[0] == NOVEMBER]
+    assert MonthlySummary.objects.filter(month=DECEMBER).count() == 2
     assert report.default_tiers == 0  # the steps before it ran as usual
+
+
+def test_the_night_of_a_year_end_counts_the_new_month_and_year(villages):
+    # when the night of 31 December runs (after midnight, on 1 January)
+    report = run_nightly(on_date=dt.date(2026, 12, 31))
+
+    # then January has its summaries from its first day, and the retirement cohorts are counted in 2027 too
+    january = dt.date(2027, 1, 1)
+    assert [s.month for s in report.summaries] == [NOVEMBER, DECEMBER, january]
+    assert month_summarized(january) and not month_summarized(dt.date(2027, 2, 1))
+    assert set(RetirementCohort.objects.values_list("counted_in", flat=True)) == {2026, 2027}
+    # and an ordinary night counts only its own year
+    RetirementCohort.objects.all().delete()
+    run_nightly(on_date=dt.date(2026, 12, 30))
+    assert set(RetirementCohort.objects.values_list("counted_in", flat=True)) == {2026}
 
 
 def test_the_task_reports_the_summaries(villages):

@@ -301,11 +301,6 @@ def _incomes(ids: list[int], on: dt.date) -> dict[int, tuple[Decimal, Decimal]]:
     }
 
 
-def _income(pooling_region: PoolingRegion, on: dt.date) -> tuple[Decimal, Decimal]:
-    """(personal contributions banked, finance's money received) over the twelve months to ``on``, both funds."""
-    return _incomes([pooling_region.pk], on)[pooling_region.pk]
-
-
 def _interest_rates(ids: list[int]) -> dict[int, InterestRate]:
     """Each region's latest bookkeeping rate (by region id; none for a region without one), in one query."""
     latest = Window(RowNumber(), partition_by=[F("pooling_region")], order_by=F("year").desc())
@@ -329,10 +324,6 @@ def _rules(ids: list[int], today: dt.date) -> dict[int, tuple[int, int]]:
     return {region_id: found.get(region_id, (PENSION_AGE, MINIMUM_YEARS)) for region_id in ids}
 
 
-def _pension_rules(pooling_region: PoolingRegion, today: dt.date) -> tuple[int, int]:
-    return _rules([pooling_region.pk], today)[pooling_region.pk]
-
-
 def _stored_cohorts(rules: dict[int, tuple[int, int]], *, this_year: int, years: int) -> dict[int, dict[int, int]]:
     """The nightly counts (``cohorts_refresh``) of the regions whose counts cover every year asked under the rules
     in force, in one query; a region missing a year is left out (the caller counts it live)."""
@@ -350,19 +341,6 @@ def _stored_cohorts(rules: dict[int, tuple[int, int]], *, this_year: int, years:
         for region_id, stored in rows.items()
         if len(stored) == years
     }
-
-
-def _new_recipients(
-    pooling_region: PoolingRegion, *, this_year: int, years: int, pension_age: int, minimum_years: int
-) -> dict[int, int]:
-    """Per coming year, those reaching the pension age with enough years: the nightly count when it covers the
-    years asked (``cohorts_refresh``), else counted now from the register."""
-    stored = _stored_cohorts({pooling_region.pk: (pension_age, minimum_years)}, this_year=this_year, years=years)
-    if pooling_region.pk in stored:
-        return stored[pooling_region.pk]
-    return _count_new_recipients(
-        pooling_region, this_year=this_year, years=years, pension_age=pension_age, minimum_years=minimum_years
-    )
 
 
 def cohorts_refresh(*, today: dt.date | None = None, years: int = DEFAULT_YEARS) -> int:

@@ -4,12 +4,15 @@ due under the promised time limit (办理时限), and the village agent's and su
 Who acts next follows the apps' own worklists: the township reviews what was submitted (SUBMITTED), the county
 approves what the township accepted (ACCEPTED), whoever entered a form corrects it when it comes back (RETURNED),
 the sending side's approver approves a transfer requested of it and the receiving side books it once the money
-has moved. An item's due date is its submission date plus the working days in force on that date for its kind
-and for the pooling region of the office that acts next (``portal.timelimits.due_on``); an item sent back for
-correction has no due date: the clock stops while it is with the applicant (the summaries count it so too).
+has moved. An item's due date is the day its clock started plus the working days in force on that day for its
+kind and for the pooling region of the office that acts next (``portal.timelimits.due_on``). The clock starts at
+the latest submission: a form's creation, or its latest resubmission after it was sent back; for a transfer
+booked on the receiving side, the day the money moved. An item sent back for correction has no due date: the
+clock stops while it is with the applicant (the summaries count it so too).
 
-A queue is a handful of queries whatever its length: the three lists, the places' pooling regions and every
-limit of those pooling regions, read once; the due dates are then worked out in memory.
+A list is a handful of queries whatever its length: a few columns of every item, the places' pooling regions and
+every limit of those pooling regions, read once; due dates, order and counts are worked out in memory, and only
+the items shown are then read in full (``WorkIndex``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -37,12 +41,12 @@ from agencies.scope import (
 )
 from benefits import calc
 from benefits import selectors as benefit_selectors
-from benefits.models import Claim, ClaimStatus, TransferKind, TransferStatus
+from benefits.models import AwardEvent, Claim, ClaimStatus, TransferKind, TransferStatus
 from contributions import selectors as contribution_selectors
 from contributions.models import Contribution
 from enrollment import idnumber
 from enrollment import selectors as enrollment_selectors
-from enrollment.models import Application, ApplicationKind, ApplicationStatus
+from enrollment.models import Application, ApplicationEvent, ApplicationKind, ApplicationStatus
 from funds import selectors_bank
 from funds.models import ResultCode
 from portal.models import TimeLimit, WorkKind
@@ -158,6 +162,9 @@ class LimitBook:
 
 # --- what waits on whom ------------------------------------------------------------------------------------
 
+# The event both apps record when whoever entered a returned form sends it up again: the clock starts anew.
+RESUBMIT = "resubmit"
+
 
 def _start_of(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
@@ -171,11 +178,42 @@ def _within_transfer_to_book() -> Q:
     return Q(kind=TransferKind.WITHIN_SCHEME, status=TransferStatus.MOVED)
 
 
+def _latest_resubmit(events, column: str) -> Subquery:
+    """The latest resubmission of the outer row, as one correlated subquery (never a query per row)."""
+    latest = events.filter(**{column: OuterRef("pk")}, action=RESUBMIT).order_by().values(column)
+    return Subquery(latest.annotate(latest=Max("at")).values("latest")[:1])
+
+
+def _with_clock(applications, claims):
+    """``started_at``: when the clock started, the latest submission (a resubmission after return, else the form's
+    creation)."""
+    return (
+        applications.annotate(
+            started_at=Coalesce(_latest_resubmit(ApplicationEvent.objects, "application"), F("created_at"))
+        ),
+        claims.annotate(started_at=Coalesce(_latest_resubmit(AwardEvent.objects, "claim"), F("created_at"))),
+    )
+
+
+def _transfer_clock(status: str, requested_at: dt.datetime, approved_at: dt.datetime | None) -> dt.datetime:
+    """A transfer's clock: from the request on the sending side, from the day the money moved (the sending side
+    approves and pays in one step, ``approved_at``) on the receiving side."""
+    if status == TransferStatus.MOVED and approved_at is not None:
+        return approved_at
+    return requested_at
+
+
+def _transfer_acting(status: str, region_code: str, from_code: str, to_code: str) -> str:
+    # Whoever acts next keeps the promise: the sending side until the money moves, then the receiving side.
+    return to_code if status == TransferStatus.MOVED else (from_code or region_code)
+
+
 def _lists(user, *, supervising: bool):
     """The user's applications, claims and transfers, as querysets (nothing evaluated yet)."""
     prefix = scope_prefix(user)
-    applications = enrollment_selectors.application_queryset(user=user)
-    claims = benefit_selectors.claim_queryset(user=user)
+    applications, claims = _with_clock(
+        enrollment_selectors.application_queryset(user=user), benefit_selectors.claim_queryset(user=user)
+    )
     transfers = benefit_selectors.transfer_queryset(user=user).select_related("requested_by")
     if prefix is None:
         return applications.none(), claims.none(), transfers.none()
@@ -205,29 +243,39 @@ def _lists(user, *, supervising: bool):
     return applications.filter(app_q), claims.filter(claim_q), transfers.filter(transfer_q)
 
 
-def _items(applications, claims, transfers, *, today: dt.date) -> list[WorkItem]:
+class _Pools:
+    """Every place's pooling region and every limit, read once (two queries) for a list."""
+
+    def __init__(self):
+        self.prefixes = contribution_selectors.pooling_prefixes()
+        self.book = LimitBook(pool for _, pool in self.prefixes)
+
+    def due(self, region_code: str, kind: str, started: dt.datetime) -> dt.date:
+        pool = contribution_selectors.pooling_region_id_of(region_code, self.prefixes)
+        return self.book.due(pool, kind, timezone.localdate(started))
+
+
+def _items(applications, claims, transfers, *, today: dt.date, pools: _Pools | None = None) -> list[WorkItem]:
     applications, claims, transfers = list(applications), list(claims), list(transfers)
-    prefixes = contribution_selectors.pooling_prefixes()
-
-    def pool_of(code: str) -> int | None:
-        return contribution_selectors.pooling_region_id_of(code, prefixes)
-
-    book = LimitBook(pool for _, pool in prefixes)
+    pools = pools or _Pools()
     codes = {row.region_code for row in itertools.chain(applications, claims, transfers)}
-    places = {
-        region.code: f"{region.parent.name if region.parent_id else ''}{region.name}"
-        for region in Region.objects.filter(code__in=codes).select_related("parent")
-    }
+    places = (
+        {
+            region.code: f"{region.parent.name if region.parent_id else ''}{region.name}"
+            for region in Region.objects.filter(code__in=codes).select_related("parent")
+        }
+        if codes
+        else {}
+    )
     items: list[WorkItem] = []
     for row in applications:
-        kind = APPLICATION_WORK[row.kind]
-        items.append(_item(kind, row, book, pool_of(row.region_code), today, url=_url("application", row.pk)))
+        items.append(_item(APPLICATION_WORK[row.kind], row, pools, today, url=_url("application", row.pk)))
     for row in claims:
-        items.append(_item(WorkKind.CLAIM, row, book, pool_of(row.region_code), today, url=_url("claim", row.pk)))
+        items.append(_item(WorkKind.CLAIM, row, pools, today, url=_url("claim", row.pk)))
     for row in transfers:
-        # Whoever acts next keeps the promise: the sending side until the money moves, then the receiving side.
-        acting = row.to_region_code if row.status == TransferStatus.MOVED else (row.from_region_code or row.region_code)
-        due = book.due(pool_of(acting), WorkKind.TRANSFER, timezone.localdate(row.requested_at))
+        acting = _transfer_acting(row.status, row.region_code, row.from_region_code, row.to_region_code)
+        started = _transfer_clock(row.status, row.requested_at, row.approved_at)
+        due = pools.due(acting, WorkKind.TRANSFER, started)
         items.append(
             WorkItem(
                 kind=WorkKind.TRANSFER,
@@ -238,7 +286,7 @@ def _items(applications, claims, transfers, *, today: dt.date) -> list[WorkItem]
                 region_code=row.region_code,
                 status=row.status,
                 status_label=row.get_status_display(),
-                submitted_at=row.requested_at,
+                submitted_at=started,
                 due=due,
                 state=state_on(due, today),
                 entered_by=row.requested_by.display_name,
@@ -247,9 +295,10 @@ def _items(applications, claims, transfers, *, today: dt.date) -> list[WorkItem]
     return sorted((replace(item, place=places.get(item.region_code, "")) for item in items), key=_order)
 
 
-def _item(kind: str, row: Application | Claim, book: LimitBook, pool: int | None, today: dt.date, *, url: str):
+def _item(kind: str, row: Application | Claim, pools: _Pools, today: dt.date, *, url: str):
     returned = row.status in (ApplicationStatus.RETURNED, ClaimStatus.RETURNED)
-    due = None if returned else book.due(pool, kind, timezone.localdate(row.created_at))
+    started = row.started_at  # annotated by ``_with_clock``
+    due = None if returned else pools.due(row.region_code, kind, started)
     return WorkItem(
         kind=kind,
         pk=row.pk,
@@ -259,7 +308,7 @@ def _item(kind: str, row: Application | Claim, book: LimitBook, pool: int | None
         region_code=row.region_code,
         status=row.status,
         status_label=row.get_status_display(),
-        submitted_at=row.created_at,
+        submitted_at=started,
         due=due,
         state=state_on(due, today),
         entered_by=row.created_by.display_name,
@@ -278,36 +327,152 @@ def _url(what: str, pk: int) -> str:
     return reverse(_URL_NAMES[what], args=[pk])
 
 
-def _order(item: WorkItem) -> tuple:
+def _sort_key(state: str, due: dt.date | None, started: dt.datetime, kind: str, pk: int) -> tuple:
     # Overdue first, then by due date (those without one last), then oldest first.
-    return (not item.overdue, item.due or dt.date.max, item.submitted_at, item.kind, item.pk)
+    return (state != OVERDUE, due or dt.date.max, started, kind, pk)
+
+
+def _order(item: WorkItem) -> tuple:
+    return _sort_key(item.state, item.due, item.submitted_at, item.kind, item.pk)
 
 
 def is_supervisor(user) -> bool:
     return user.role in SUPERVISORS or (user.is_superuser and not user.role)
 
 
+@dataclass(frozen=True)
+class Key:
+    """One item of a list from a few of its columns: enough to order and count it, not to show it."""
+
+    what: str  # "application", "claim" or "transfer"
+    kind: str  # a WorkKind
+    pk: int
+    state: str
+    order: tuple
+
+
+def _keys(applications, claims, transfers, *, today: dt.date, pools: _Pools) -> list[Key]:
+    """Every item's due date and state from a few columns (three queries whatever the length), in list order."""
+    keys: list[Key] = []
+
+    def add(what: str, kind: str, pk: int, due: dt.date | None, started: dt.datetime) -> None:
+        state = state_on(due, today)
+        keys.append(Key(what, kind, pk, state, _sort_key(state, due, started, kind, pk)))
+
+    returned = (ApplicationStatus.RETURNED, ClaimStatus.RETURNED)
+    rows = applications.order_by().values_list("kind", "pk", "region_code", "status", "started_at")
+    for kind, pk, code, status, started in rows:
+        work = APPLICATION_WORK[kind]
+        add("application", work, pk, None if status in returned else pools.due(code, work, started), started)
+    for pk, code, status, started in claims.order_by().values_list("pk", "region_code", "status", "started_at"):
+        add(
+            "claim",
+            WorkKind.CLAIM,
+            pk,
+            None if status in returned else pools.due(code, WorkKind.CLAIM, started),
+            started,
+        )
+    columns = ("pk", "status", "region_code", "from_region_code", "to_region_code", "requested_at", "approved_at")
+    for pk, status, code, from_code, to_code, requested_at, approved_at in transfers.order_by().values_list(*columns):
+        started = _transfer_clock(status, requested_at, approved_at)
+        due = pools.due(_transfer_acting(status, code, from_code, to_code), WorkKind.TRANSFER, started)
+        add("transfer", WorkKind.TRANSFER, pk, due, started)
+    keys.sort(key=lambda key: key.order)
+    return keys
+
+
+class WorkIndex:
+    """A whole list (a queue, or the overdue items) ordered and counted from a few columns of every item; full
+    rows (person, who entered it, the place) are loaded only for the part shown (``load``)."""
+
+    def __init__(self, keys: list[Key], lists: tuple, *, today: dt.date, pools: _Pools | None):
+        self.keys = keys
+        self._lists = lists
+        self._today = today
+        self._pools = pools
+
+    @classmethod
+    def empty(cls) -> WorkIndex:
+        """No work at all (a role with no queue): counts of nothing, and nothing read."""
+        return cls([], (), today=timezone.localdate(), pools=None)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def total(self) -> int:
+        return len(self.keys)
+
+    @property
+    def overdue(self) -> int:
+        return sum(1 for key in self.keys if key.state == OVERDUE)
+
+    @property
+    def due_soon(self) -> int:
+        return sum(1 for key in self.keys if key.state == DUE_SOON)
+
+    @property
+    def counts(self) -> list[tuple[str, int]]:
+        """(kind label, count) for every kind, in the kinds' order."""
+        counted: dict[str, int] = defaultdict(int)
+        for key in self.keys:
+            counted[key.kind] += 1
+        return [(str(label), counted[kind]) for kind, label in WorkKind.choices]
+
+    def load(self, keys: Iterable[Key] | None = None) -> list[WorkItem]:
+        """The items of ``keys`` (all by default) in full, in list order: a handful of queries however many."""
+        keys = self.keys if keys is None else list(keys)
+        if not keys:
+            return []
+        wanted: dict[str, list[int]] = defaultdict(list)
+        for key in keys:
+            wanted[key.what].append(key.pk)
+        applications, claims, transfers = self._lists
+        return _items(
+            applications.filter(pk__in=wanted["application"]) if wanted["application"] else [],
+            claims.filter(pk__in=wanted["claim"]) if wanted["claim"] else [],
+            transfers.filter(pk__in=wanted["transfer"]) if wanted["transfer"] else [],
+            today=self._today,
+            pools=self._pools,
+        )
+
+
+def queue_index(*, user, today: dt.date | None = None) -> WorkIndex:
+    """What waits on the user's decision or correction, overdue first then by due date, as an index."""
+    today = today or timezone.localdate()
+    lists = _lists(user, supervising=False)
+    pools = _Pools()
+    return WorkIndex(_keys(*lists, today=today, pools=pools), lists, today=today, pools=pools)
+
+
+def overdue_index(*, user, today: dt.date | None = None) -> WorkIndex:
+    """The user's overdue items; for a supervisor, every open item in their jurisdiction past its limit."""
+    today = today or timezone.localdate()
+    if is_supervisor(user):
+        # Nothing whose clock started on or after this day can be overdue yet, whatever the limit (at least one
+        # working day); the clock never starts before the form was made, so the creation date narrows it safely.
+        cut = _start_of(first_not_overdue(today, 1))
+        applications, claims, transfers = _lists(user, supervising=True)
+        lists = (
+            applications.filter(created_at__lt=cut),
+            claims.filter(created_at__lt=cut),
+            transfers.filter(requested_at__lt=cut),
+        )
+    else:
+        lists = _lists(user, supervising=False)
+    pools = _Pools()
+    keys = [key for key in _keys(*lists, today=today, pools=pools) if key.state == OVERDUE]
+    return WorkIndex(keys, lists, today=today, pools=pools)
+
+
 def queue(*, user, today: dt.date | None = None) -> list[WorkItem]:
     """What waits on the user's decision or correction, overdue first then by due date."""
-    today = today or timezone.localdate()
-    return _items(*_lists(user, supervising=False), today=today)
+    return queue_index(user=user, today=today).load()
 
 
 def overdue(*, user, today: dt.date | None = None) -> list[WorkItem]:
     """The user's overdue items; for a supervisor, every open item in their jurisdiction past its limit."""
-    today = today or timezone.localdate()
-    if not is_supervisor(user):
-        return [item for item in queue(user=user, today=today) if item.overdue]
-    # Nothing submitted on or after this day can be overdue yet, whatever the limit (at least one working day).
-    cut = _start_of(first_not_overdue(today, 1))
-    applications, claims, transfers = _lists(user, supervising=True)
-    items = _items(
-        applications.filter(created_at__lt=cut),
-        claims.filter(created_at__lt=cut),
-        transfers.filter(requested_at__lt=cut),
-        today=today,
-    )
-    return [item for item in items if item.overdue]
+    return overdue_index(user=user, today=today).load()
 
 
 @dataclass(frozen=True)
@@ -322,47 +487,8 @@ class OverdueHead:
 def overdue_head(*, user, shown: int, today: dt.date | None = None) -> OverdueHead:
     """``overdue`` for a home page: due dates worked out from a few columns of every open item, and only the first
     ``shown`` overdue ones loaded in full (a city may hold thousands of open applications)."""
-    today = today or timezone.localdate()
-    if not is_supervisor(user):
-        late = overdue(user=user, today=today)
-        return OverdueHead(items=late[:shown], total=len(late), counts=kind_counts(late))
-    cut = _start_of(first_not_overdue(today, 1))
-    applications, claims, transfers = _lists(user, supervising=True)
-    applications, claims = applications.filter(created_at__lt=cut), claims.filter(created_at__lt=cut)
-    prefixes = contribution_selectors.pooling_prefixes()
-    book = LimitBook(pool for _, pool in prefixes)
-    keys: list[tuple] = []  # (due, submitted, kind, pk, model)
-    for kind, pk, code, created in applications.order_by().values_list("kind", "pk", "region_code", "created_at"):
-        work = APPLICATION_WORK[kind]
-        due = book.due(contribution_selectors.pooling_region_id_of(code, prefixes), work, timezone.localdate(created))
-        if due < today:
-            keys.append((due, created, work, pk, "application"))
-    for pk, code, created in claims.order_by().values_list("pk", "region_code", "created_at"):
-        due = book.due(
-            contribution_selectors.pooling_region_id_of(code, prefixes), WorkKind.CLAIM, timezone.localdate(created)
-        )
-        if due < today:
-            keys.append((due, created, WorkKind.CLAIM, pk, "claim"))
-    late_transfers = [
-        item
-        for item in _items(
-            Application.objects.none(), Claim.objects.none(), transfers.filter(requested_at__lt=cut), today=today
-        )
-        if item.overdue
-    ]
-    keys.sort(key=lambda key: (key[0], key[1], key[2], key[3]))
-    first = keys[:shown]
-    wanted_apps = [key[3] for key in first if key[4] == "application"]
-    wanted_claims = [key[3] for key in first if key[4] == "claim"]
-    items = _items(applications.filter(pk__in=wanted_apps), claims.filter(pk__in=wanted_claims), [], today=today)
-    items = sorted(items + late_transfers, key=_order)[:shown]
-    counted: dict[str, int] = defaultdict(int)
-    for key in keys:
-        counted[key[2]] += 1
-    for item in late_transfers:
-        counted[item.kind] += 1
-    counts = [(str(label), counted[kind]) for kind, label in WorkKind.choices]
-    return OverdueHead(items=items, total=len(keys) + len(late_transfers), counts=counts)
+    late = overdue_index(user=user, today=today)
+    return OverdueHead(items=late.load(late.keys[:shown]), total=late.total, counts=late.counts)
 
 
 def kind_counts(items: Iterable[WorkItem]) -> list[tuple[str, int]]:

@@ -24,6 +24,7 @@ from benefits import calc
 from benefits.models import (
     Award,
     AwardCategory,
+    AwardEvent,
     Claim,
     ClaimStatus,
     PayrollRun,
@@ -35,7 +36,7 @@ from benefits.models import (
 from benefits.tests.factories import make_parameters
 from contributions.models import Channel, Contribution
 from enrollment import idnumber
-from enrollment.models import Application
+from enrollment.models import Application, ApplicationEvent
 from enrollment.tests.factories import make_person
 from portal import worklists
 from portal.models import FundWarning, WorkKind
@@ -497,3 +498,185 @@ def test_fund_warnings_on_the_homes_of_those_who_read_them(world):
     assert "基金可支付月数均未低于预警线" in quiet and a.pooling_region.name not in quiet
     clerk = client_for(a.staff(Role.TOWNSHIP_CLERK)).get(reverse("portal:home")).content.decode()
     assert 'id="fund-warnings"' not in clerk
+
+
+# --- the clock starts at the latest submission ------------------------------------------------------------------
+
+
+def resubmitted(row, day: dt.date, by) -> None:
+    """A resubmission event as the apps record it (enrollment and benefits), dated ``day``."""
+    if isinstance(row, Application):
+        event = ApplicationEvent.objects.create(
+            application=row, action="resubmit", from_status="returned", to_status=row.status, actor=by
+        )
+        ApplicationEvent.objects.filter(pk=event.pk).update(at=at(day))
+    else:
+        event = AwardEvent.objects.create(
+            region_code=row.region_code, claim=row, action="resubmit", from_status="returned", actor=by
+        )
+        AwardEvent.objects.filter(pk=event.pk).update(at=at(day))
+
+
+def moved_on(row: Transfer, day: dt.date) -> Transfer:
+    Transfer.objects.filter(pk=row.pk).update(approved_at=at(day))
+    return row
+
+
+def test_the_clock_starts_at_the_latest_resubmission_and_on_the_receiving_side_when_the_money_moved(world):
+    # given: forms made on Monday 2 November, long past any limit by their creation date
+    a, b = world["a"], world["b"]
+    agent, clerk = a.staff(Role.VILLAGE_AGENT), a.staff(Role.TOWNSHIP_CLERK)
+    app = application(a.village, "register", "submitted", dt.date(2026, 11, 2), agent, name="补正甲")
+    resubmitted(app, dt.date(2026, 11, 20), agent)
+    resubmitted(app, dt.date(2026, 12, 8), agent)  # the latest: Tuesday 8th + 3 = Friday 11th
+    late_claim = claim(a.village, ClaimStatus.SUBMITTED, dt.date(2026, 11, 2), agent, name="补正乙")
+    resubmitted(late_claim, dt.date(2026, 12, 7), agent)  # Monday 7th + 20 = Monday 4 January
+    # Requested Monday 2 November from B; the money moved Monday 7th: A books it in 5 days, by Monday 14th.
+    moved = transfer(b.village, a.village, TransferStatus.MOVED, dt.date(2026, 11, 2), clerk)
+    moved_on(moved, dt.date(2026, 12, 7))
+
+    # when
+    found = {(item.kind, item.pk): item for item in worklists.queue(user=clerk, today=TODAY)}
+
+    # then
+    mine = found[(WorkKind.REGISTER, app.pk)]
+    assert (mine.submitted, mine.due, mine.state) == (dt.date(2026, 12, 8), dt.date(2026, 12, 11), worklists.DUE_SOON)
+    theirs = found[(WorkKind.CLAIM, late_claim.pk)]
+    assert (theirs.submitted, theirs.due, theirs.state) == (dt.date(2026, 12, 7), dt.date(2027, 1, 4), worklists.NORMAL)
+    booked = found[(WorkKind.TRANSFER, moved.pk)]
+    assert (booked.submitted, booked.due, booked.state) == (
+        dt.date(2026, 12, 7),
+        dt.date(2026, 12, 14),
+        worklists.NORMAL,
+    )
+    # untouched: a moved transfer with no date of moving keeps its request date; app1 has no resubmission
+    assert found[(WorkKind.TRANSFER, world["items"]["t2"].pk)].due == dt.date(2026, 12, 7)
+    assert found[(WorkKind.REGISTER, world["items"]["app1"].pk)].due == dt.date(2026, 12, 8)
+    # none of the three is overdue, for the clerk or for the supervisor
+    supervisor = a.staff(Role.CITY_SUPERVISOR)
+    for user in (clerk, supervisor):
+        late = {(item.kind, item.pk) for item in worklists.overdue(user=user, today=TODAY)}
+        assert not late & {(WorkKind.REGISTER, app.pk), (WorkKind.CLAIM, late_claim.pk), (WorkKind.TRANSFER, moved.pk)}
+    assert worklists.overdue_head(user=supervisor, today=TODAY, shown=10).total == 6  # as before: app4 … t1
+
+
+def test_the_sending_side_still_counts_from_the_request(world):
+    # A transfer still awaiting the sending side's approval: B's 2 days from the request, Friday 4th → Tuesday 8th.
+    found = worklists.queue(user=world["b"].staff(Role.COUNTY_APPROVER), today=TODAY)
+    assert [(item.pk, item.submitted, item.due) for item in found] == [
+        (world["items"]["t1"].pk, dt.date(2026, 12, 4), dt.date(2026, 12, 8))
+    ]
+
+
+# --- the whole queue counted, a page of it read -------------------------------------------------------------
+
+
+def more_work(world, n: int) -> None:
+    """``n`` more items for A's township clerk, of every sort: fresh and resubmitted applications and claims,
+    transfers moved to A."""
+    a, b = world["a"], world["b"]
+    agent, clerk = a.staff(Role.VILLAGE_AGENT), a.staff(Role.TOWNSHIP_CLERK)
+    for i in range(n):
+        match i % 4:
+            case 0:
+                application(a.village, "change", "submitted", dt.date(2026, 11, 20), agent, name=f"多{i}")
+            case 1:
+                row = application(a.village, "register", "submitted", dt.date(2026, 11, 2), agent, name=f"补{i}")
+                resubmitted(row, timezone.localdate(), agent)
+            case 2:
+                row = claim(a.village, ClaimStatus.SUBMITTED, dt.date(2026, 11, 2), agent, name=f"领{i}")
+                resubmitted(row, dt.date(2026, 12, 1), agent)
+            case 3:
+                row = transfer(b.village, a.village, TransferStatus.MOVED, dt.date(2026, 11, 2), clerk, name=f"转{i}")
+                moved_on(row, dt.date(2026, 12, 1))
+
+
+def test_home_and_queue_page_take_the_same_queries_for_5_and_for_30_items(world, django_assert_max_num_queries):
+    client = client_for(world["a"].staff(Role.TOWNSHIP_CLERK))
+    more_work(world, 5)
+    client.get(reverse("portal:home"))  # the session and the user's agency, read once
+    with CaptureQueriesContext(connection) as home:
+        client.get(reverse("portal:home"))
+    with CaptureQueriesContext(connection) as page:
+        client.get(reverse("portal:work_queue"))
+    more_work(world, 25)
+    with django_assert_max_num_queries(len(home)):
+        assert client.get(reverse("portal:home")).status_code == 200
+    with django_assert_max_num_queries(len(page)):
+        assert client.get(reverse("portal:work_queue")).status_code == 200
+
+
+def rows_of(body: str) -> list[str]:
+    return [part.split('"', 1)[0] for part in body.split('data-pk="')[1:]]
+
+
+def test_the_queue_page_reads_a_page_and_counts_the_whole_queue(world, django_assert_max_num_queries):
+    # given: the world's five items for A's township clerk and 101 more
+    clerk = world["a"].staff(Role.TOWNSHIP_CLERK)
+    more_work(world, 101)
+    today = timezone.localdate()
+    whole = worklists.queue(user=clerk, today=today)
+    assert len(whole) == 106
+    client = client_for(clerk)
+
+    # when / then: a hundred on the first page, the rest on the second, in the queue's order; counts of the lot
+    first = client.get(reverse("portal:work_queue")).content.decode()
+    second = client.get(reverse("portal:work_queue"), {"page": 2}).content.decode()
+    assert rows_of(first) == [str(item.pk) for item in whole[:100]]
+    assert rows_of(second) == [str(item.pk) for item in whole[100:]]
+    overdue = sum(item.overdue for item in whole)
+    for body in (first, second):
+        assert "<strong>106</strong>合计" in body and f"<strong>{overdue}</strong>已超时" in body
+    # the export is the whole list
+    response = client.get(reverse("portal:work_queue"), {"format": "xlsx"})
+    values = list(load_workbook(io.BytesIO(b"".join(response.streaming_content))).active.iter_rows(values_only=True))
+    assert [row[0] for row in values[1:]] == [item.pk for item in whole]
+
+
+def test_the_home_shows_the_first_of_the_queue_with_the_counts_of_the_whole(world, monkeypatch):
+    from portal import views
+
+    monkeypatch.setattr(views, "WORKLIST_SHOWN", 3)  # a short page, so the counts must come from the whole
+    clerk = world["a"].staff(Role.TOWNSHIP_CLERK)
+    more_work(world, 8)
+    today = timezone.localdate()
+    whole = worklists.queue(user=clerk, today=today)
+    index = worklists.queue_index(user=clerk, today=today)
+
+    response = client_for(clerk).get(reverse("portal:home"))
+
+    context = response.context
+    assert [item.pk for item in context["worklist"]] == [item.pk for item in whole[:3]]
+    assert context["worklist_total"] == len(whole) == 13
+    assert context["worklist_overdue"] == sum(item.overdue for item in whole)
+    assert context["worklist_due_soon"] == sum(item.state == worklists.DUE_SOON for item in whole)
+    expected = worklists.kind_counts(whole)
+    assert [(row["label"], row["count"]) for row in context["counts"]] == expected == index.counts
+    assert [item.pk for item in index.load(index.keys[3:5])] == [item.pk for item in whole[3:5]]
+
+
+def full_reads(queries, table: str) -> list[str]:
+    """The queries that read whole rows of ``table`` with the person (the columns a page shows)."""
+    return [
+        query["sql"]
+        for query in queries
+        if f'FROM "{table}"' in query["sql"] and 'JOIN "enrollment_insuredperson"' in query["sql"]
+    ]
+
+
+@pytest.mark.parametrize("url", ["portal:home", "portal:work_queue"])
+def test_only_the_items_shown_are_read_in_full(world, url):
+    # given: more applications and claims than a page holds
+    more_work(world, 110)
+    client = client_for(world["a"].staff(Role.TOWNSHIP_CLERK))
+
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse(url)).status_code == 200
+
+    # then: persons are joined only for the rows picked by id, never for the whole queue
+    for table in ("enrollment_application", "benefits_claim", "benefits_transfer"):
+        reads = full_reads(queries, table)
+        assert reads, table
+        # (the home's short list of what the clerk sent up reads its 20 with a LIMIT)
+        assert all(f'"{table}"."id" IN (' in sql or sql.endswith("LIMIT 20") for sql in reads), table

@@ -291,3 +291,29 @@ def test_the_fund_exports(line):
     )
     assert overview[2][:7] == (line.pooling_region.name, "320412", 0, 60000, 60000, 10000, "6.0")
     assert [row[0] for row in projection[2:]] == [YEAR + k for k in range(1, 6)]
+
+
+def test_the_fund_page_reads_as_many_queries_for_five_thresholds_as_for_one(line, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.warning import cohorts_refresh
+
+    # given: five pooling regions of the city, funded, their retirements counted last night; one threshold
+    lines = [line] + [region_line(county=county) for county in ("320411", "320413", "320481", "320482")]
+    for each in lines:
+        fund(each, "60000.00", "10000.00")
+    cohorts_refresh(today=TODAY)
+    supervisor = line.staff(Role.CITY_SUPERVISOR)
+    FundWarning.objects.create(pooling_region=line.pooling_region, threshold_months=D("8"), set_by=supervisor)
+    client = client_for(supervisor)
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(FUNDS).content.decode().count("data-warning=") == 1
+
+    # when: every region has a threshold
+    for each in lines[1:]:
+        FundWarning.objects.create(pooling_region=each.pooling_region, threshold_months=D("8"), set_by=supervisor)
+
+    # then: five warnings, no more queries
+    with django_assert_max_num_queries(len(one)):
+        assert client.get(FUNDS).content.decode().count("data-warning=") == 5

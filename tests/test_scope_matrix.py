@@ -21,6 +21,7 @@ from django.db import models
 from django.forms.models import model_to_dict
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from agencies.models import Region, Role
 from agencies.tests.factories import RegionLine, UserFactory, region_line
@@ -114,7 +115,7 @@ from migration.models import ArchiveSurveyItem, MergerPackage, MergerProject, Me
 from migration.models import TestLoad as MergerTestLoad
 from migration.services import project_create
 from migration.survey import survey_item_add
-from portal.models import ReportFile, ReportSet
+from portal.models import ReportFile, ReportSet, SummaryRun
 from portal.reports import report_produce
 
 pytestmark = pytest.mark.django_db
@@ -576,6 +577,7 @@ def world() -> World:
     home_bank = _bank(home, "本地", "H001")
     foreign_merger = _merger(foreign, "境外", "320116")
     foreign_archives = _archives(foreign, "境外", person, foreign_merger[MergerProject])
+    SummaryRun.objects.create(month=dt.date(2024, 3, 1), finished_at=timezone.now())  # reports need a summarized month
     foreign_report = report_produce(
         actor=foreign.staff(Role.CITY_SUPERVISOR),
         region=foreign.county,

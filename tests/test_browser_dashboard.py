@@ -6,8 +6,6 @@ Drives Debian's chromium through Playwright against pytest-django's live server,
 test-artifacts/dashboard.png, for a person to look at.
 """
 
-import os
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,64 +20,13 @@ from portal.dashboard import add_months
 from portal.models import MonthlySummary, SummaryRun, Target
 from portal.summaries import fund_balances_summarize
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PASSWORD = "pass-12345"  # agencies.tests.factories.UserFactory
 
 # What each chart of the city's page and of a county's page is (a county holds its own pooling region's fund).
 CITY_CHARTS = ["coverage", "renewal", "trend", "payout", "pensions", "errors", "funds"]
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("PORTAL_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"PORTAL_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "console",
-        lambda message: (
-            errors.append(message.text)
-            if message.type == "error" and not message.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    page.js_errors = errors
-    yield page
-    context.close()
 
 
 @pytest.fixture

@@ -8,19 +8,12 @@ import io
 from django.db.models import Count
 from openpyxl import Workbook
 
-from agencies.exports import xlsx_header
+from agencies.exports import xlsx_header, xlsx_text
 from migration.checks import KINDS
 from migration.models import Finding, Severity, TestLoad
 
 FIRST_ROWS = 5
 _SEVERITY = dict(Severity.choices)
-
-
-def _safe(value):
-    """Text from a package never becomes a spreadsheet formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
 
 
 def _kind_order(kind: str) -> tuple[int, int]:
@@ -86,9 +79,9 @@ def findings_xlsx(testload: TestLoad) -> bytes:
                 str(_SEVERITY.get(severity, severity)),
                 file,
                 line,
-                _safe(column),
-                _safe(value),
-                _safe(message),
+                xlsx_text(column),
+                xlsx_text(value),
+                xlsx_text(message),
             ]
         )
     out = io.BytesIO()
